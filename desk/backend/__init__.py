@@ -1,0 +1,33 @@
+"""The marketplace: domain rules, storage, the backend interface and its implementations.
+
+Nothing in this package imports Textual; the desk depends on it, never the other way round.
+"""
+
+from desk.backend.errors import (
+    Conflict,
+    DeskError,
+    Forbidden,
+    InsufficientFunds,
+    InvalidInput,
+    NotFound,
+    Unauthenticated,
+    Unavailable,
+)
+from desk.backend.interface import Backend
+from desk.backend.local import LocalBackend
+from desk.backend.market import Market, MarketConfig
+
+__all__ = [
+    "Backend",
+    "Conflict",
+    "DeskError",
+    "Forbidden",
+    "InsufficientFunds",
+    "InvalidInput",
+    "LocalBackend",
+    "Market",
+    "MarketConfig",
+    "NotFound",
+    "Unauthenticated",
+    "Unavailable",
+]

@@ -1,0 +1,176 @@
+"""The marketplace service: every rule of the market behind one object, keyed by user id.
+
+Both the in-process backend and the REST server call this class; it owns the database, the
+clock, password hashing and session tokens. Callers identify the acting user by id, after
+verifying a session token with ``authenticate``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from types import MappingProxyType
+
+from sqlalchemy import select, text
+
+from desk.backend import accounts, conversion, holdings, pricing, schemas, seeding, trading
+from desk.backend.errors import Unauthenticated
+from desk.backend.models import User
+from desk.backend.money import AI_TOKENS, BTC
+from desk.backend.pagination import DEFAULT_LIMIT
+from desk.backend.security import PasswordHasher, TokenIssuer
+from desk.backend.store import Database
+
+log = logging.getLogger(__name__)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+DEFAULT_GRANT: Mapping[str, Decimal] = MappingProxyType(
+    {**{token: Decimal(1000) for token in AI_TOKENS}, BTC: Decimal("0.01")}
+)
+
+
+@dataclass(frozen=True)
+class MarketConfig:
+    """How a market runs: its signing key, session length, bcrypt cost and starting grant."""
+
+    secret_key: str
+    token_lifetime: timedelta = timedelta(hours=8)
+    bcrypt_rounds: int = 12
+    grant: Mapping[str, Decimal] = field(default_factory=lambda: DEFAULT_GRANT)
+    clock: Callable[[], datetime] = utc_now
+
+
+class Market:
+    """The marketplace on one database."""
+
+    def __init__(self, database: Database, config: MarketConfig) -> None:
+        self.database = database
+        self.config = config
+        self.clock = config.clock
+        self.hasher = PasswordHasher(config.bcrypt_rounds)
+        self.tokens = TokenIssuer(config.secret_key, config.token_lifetime, config.clock)
+
+    @classmethod
+    def open(cls, url: str, config: MarketConfig, *, create: bool = True,
+             demo: bool = True) -> Market:
+        """Open the market at ``url``; with ``create``, add the schema and seed what is missing."""
+        market = cls(Database(url), config)
+        if create:
+            market.initialise(demo=demo)
+        return market
+
+    def initialise(self, *, demo: bool = True) -> list[str]:
+        """Create missing tables and seed missing demo data; return what was added."""
+        seeding.create_schema(self.database)
+        return seeding.seed_database(self.database, self.hasher, self.clock(), demo=demo)
+
+    def close(self) -> None:
+        self.database.dispose()
+
+    @property
+    def location(self) -> str:
+        return self.database.location
+
+    # Accounts and sessions
+
+    def register(self, username: object, email: object, password: object) -> schemas.User:
+        user = accounts.register(self.database, self.hasher, self.config.grant, self.clock(),
+                                 username, email, password)
+        log.info("registered user %s (%s)", user.id, user.username)
+        return user
+
+    def login(self, username: object, password: object) -> schemas.Session:
+        user_id = accounts.find_login(self.database, self.hasher, username, password)
+        token = self.tokens.issue(user_id)
+        return schemas.Session(access_token=token,
+                               expires_in=int(self.tokens.lifetime.total_seconds()))
+
+    def authenticate(self, token: str | None) -> int:
+        """Return the id of the trader a session token belongs to."""
+        if not token:
+            raise Unauthenticated("not logged in")
+        user_id = self.tokens.verify(token)
+        with self.database.read() as connection:
+            kind = connection.execute(
+                select(User.kind).where(User.id == user_id)
+            ).scalar_one_or_none()
+        if kind != "trader":
+            raise Unauthenticated("invalid session token; log in again")
+        return user_id
+
+    def user(self, user_id: int) -> schemas.User:
+        with self.database.read() as connection:
+            return accounts.load_user(connection, user_id)
+
+    # Holdings and market data
+
+    def portfolio(self, user_id: int) -> schemas.Portfolio:
+        with self.database.read() as connection:
+            return holdings.portfolio(connection, user_id)
+
+    def ledger(self, user_id: int, limit: object = DEFAULT_LIMIT,
+               cursor: str | None = None) -> schemas.LedgerPage:
+        with self.database.read() as connection:
+            return holdings.ledger_page(connection, user_id, limit, cursor)
+
+    def token_types(self) -> list[schemas.TokenInfo]:
+        with self.database.read() as connection:
+            return holdings.token_types(connection)
+
+    def prices(self) -> list[schemas.Price]:
+        with self.database.read() as connection:
+            return pricing.current_prices(connection)
+
+    def price_history(self, token_type: object,
+                      limit: object = pricing.DEFAULT_HISTORY_LIMIT) -> list[schemas.PricePoint]:
+        with self.database.read() as connection:
+            return pricing.recent_history(connection, token_type, limit)
+
+    def health(self) -> None:
+        """Raise if the database does not answer."""
+        with self.database.read() as connection:
+            connection.execute(text("SELECT 1"))
+
+    # Trading
+
+    def create_offer(self, user_id: int, from_token: object, to_token: object, amount: object,
+                     exchange_rate: object) -> schemas.Trade:
+        trade = trading.create_offer(self.database, self.clock(), user_id, from_token, to_token,
+                                     amount, exchange_rate)
+        log.info("user %s created trade %s", user_id, trade.id)
+        return trade
+
+    def list_offers(self, user_id: int, from_token: object = None, to_token: object = None,
+                    mine: bool = False, limit: object = DEFAULT_LIMIT,
+                    cursor: str | None = None) -> schemas.TradePage:
+        return trading.list_offers(self.database, user_id, from_token, to_token, mine, limit,
+                                   cursor)
+
+    def execute_offer(self, user_id: int, trade_id: object) -> schemas.Trade:
+        trade = trading.execute_offer(self.database, self.clock(), user_id, trade_id)
+        log.info("user %s executed trade %s", user_id, trade.id)
+        return trade
+
+    def cancel_offer(self, user_id: int, trade_id: object) -> schemas.Trade:
+        trade = trading.cancel_offer(self.database, self.clock(), user_id, trade_id)
+        log.info("user %s cancelled trade %s", user_id, trade.id)
+        return trade
+
+    def history(self, user_id: int, limit: object = DEFAULT_LIMIT,
+                cursor: str | None = None) -> schemas.TradePage:
+        return trading.history(self.database, user_id, limit, cursor)
+
+    def convert(self, user_id: int, from_token: object, to_token: object,
+                amount: object) -> schemas.Conversion:
+        result = conversion.convert(self.database, self.clock(), user_id, from_token, to_token,
+                                    amount)
+        log.info("user %s converted %s %s to %s %s", user_id, result.amount, result.from_token,
+                 result.received, result.to_token)
+        return result

@@ -1,0 +1,146 @@
+"""Pydantic models that every backend returns, and that the REST API sends as JSON.
+
+Amounts, rates and prices are ``Decimal`` in Python and strings in JSON, written with the
+fixed number of places of their asset (``"12.500000"``), never as binary floats.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+
+
+def _decimal_text(value: Decimal) -> str:
+    return f"{value:f}"
+
+
+Money = Annotated[
+    Decimal,
+    PlainSerializer(_decimal_text, return_type=str, when_used="json"),
+    Field(json_schema_extra={"type": "string", "format": "decimal"}),
+]
+"""An exact decimal that JSON carries as a string such as ``"12.500000"``."""
+
+TradeStatus = Literal["active", "completed", "cancelled"]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class User(Model):
+    """A registered trader; the password hash never leaves the backend."""
+
+    id: int
+    username: str
+    email: str
+    created_at: datetime
+
+
+class Session(Model):
+    """A login session: the bearer token and how many seconds it stays valid."""
+
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+
+
+class TokenInfo(Model):
+    """An asset of the market and what it is."""
+
+    token_type: str
+    description: str
+
+
+class Balance(Model):
+    """One asset held by the caller: total ``balance`` = ``held`` in offers + ``available``."""
+
+    token_type: str
+    balance: Money
+    held: Money
+    available: Money
+
+
+class Portfolio(Model):
+    """All of the caller's balances, with their total value at current market prices."""
+
+    balances: list[Balance]
+    total_btc: Money
+    total_usd: Money
+
+
+class LedgerEntry(Model):
+    """One signed change of the caller's balance, with why it happened."""
+
+    id: int
+    token_type: str
+    amount: Money
+    reason: str
+    reference: str
+    created_at: datetime
+
+
+class LedgerPage(Model):
+    """A page of ledger entries, newest first; ``next_cursor`` is null on the last page."""
+
+    entries: list[LedgerEntry]
+    next_cursor: str | None
+
+
+class Trade(Model):
+    """An offer: ``amount`` of ``from_token`` for ``exchange_rate`` ``to_token`` per unit.
+
+    ``completed_at`` is when the offer left the book, by execution or cancellation.
+    """
+
+    id: int
+    creator_id: int
+    from_token: str
+    to_token: str
+    amount: Money
+    exchange_rate: Money
+    status: TradeStatus
+    created_at: datetime
+    completed_at: datetime | None
+    executor_id: int | None
+
+
+class TradePage(Model):
+    """A page of trades; ``next_cursor`` is null on the last page."""
+
+    trades: list[Trade]
+    next_cursor: str | None
+
+
+class Price(Model):
+    """The current market price of one asset in BTC and USD."""
+
+    token_type: str
+    price_btc: Money
+    price_usd: Money
+    last_updated: datetime
+
+
+class PricePoint(Model):
+    """One past price of an asset."""
+
+    price_btc: Money
+    price_usd: Money
+    at: datetime
+
+
+class Conversion(Model):
+    """The result of a conversion at market price.
+
+    ``price_btc`` is the BTC price of the AI token side used for the conversion (of
+    ``from_token`` when both sides are AI tokens).
+    """
+
+    from_token: str
+    to_token: str
+    amount: Money
+    received: Money
+    price_btc: Money

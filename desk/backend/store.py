@@ -1,0 +1,112 @@
+"""The database: engine set-up per dialect and the two kinds of transaction the market uses.
+
+Write transactions on SQLite begin with ``BEGIN IMMEDIATE``. Python's sqlite3 module (legacy
+transaction control, as on Python 3.11) would otherwise issue no ``BEGIN`` before a SELECT and
+only a deferred one before the first write, so a read-check-write sequence would not be
+isolated, and two deferred writers upgrading their locks at once fail at once with "database is
+locked" instead of waiting. SQLAlchemy also drops ``FOR UPDATE`` on SQLite, so the immediate
+lock is what serialises writers there. On PostgreSQL the services lock rows with
+``SELECT ... FOR UPDATE`` instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import StaticPool
+
+log = logging.getLogger(__name__)
+
+# How long a SQLite writer waits for another writer's lock before failing.
+SQLITE_BUSY_TIMEOUT_SECONDS = 30
+_WRITE_OPTION = "desk_write"
+
+
+class Database:
+    """An engine with separate read and write transactions.
+
+    ``read()`` gives a consistent snapshot for several SELECTs; ``write()`` takes the write
+    lock up front on SQLite (see the module docstring).
+    """
+
+    def __init__(self, url: str, *, pool_size: int = 8, echo: bool = False) -> None:
+        self.url = make_url(url)
+        self.engine = _create_engine(url, pool_size=pool_size, echo=echo)
+        self._writer = self.engine.execution_options(**{_WRITE_OPTION: True})
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @property
+    def location(self) -> str:
+        """Where the data lives, for people: a file path or a URL without its password."""
+        if self.dialect == "sqlite":
+            return self.url.database or ":memory:"
+        return self.url.render_as_string(hide_password=True)
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.begin() as connection:
+            yield connection
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        with self._writer.begin() as connection:
+            yield connection
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _create_engine(url: str, *, pool_size: int, echo: bool) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2,
+                             pool_pre_ping=True, echo=echo)
+
+    database = parsed.database or ""
+    in_memory = database in ("", ":memory:") or parsed.query.get("mode") == "memory"
+    options: dict[str, Any] = {
+        "connect_args": {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+        "echo": echo,
+    }
+    if in_memory:
+        # Every connection to ":memory:" would open a new, empty database; share one.
+        options["poolclass"] = StaticPool
+    else:
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        options["pool_size"] = pool_size
+        options["max_overflow"] = pool_size * 2
+    engine = create_engine(url, **options)
+    _configure_sqlite(engine, wal=not in_memory)
+    return engine
+
+
+def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take over transaction control from the sqlite3 module; "begin" below issues BEGIN.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        if wal:
+            # WAL lets readers run beside the one writer; NORMAL sync is durable against a
+            # crash of the process (not of the operating system).
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        if connection.get_execution_options().get(_WRITE_OPTION):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            connection.exec_driver_sql("BEGIN")

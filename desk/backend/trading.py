@@ -1,0 +1,244 @@
+"""Peer-to-peer offers: create with escrow, list the book, execute atomically, cancel, history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Row, Select, insert, literal, select, tuple_, update
+
+from desk.backend import schemas
+from desk.backend.errors import Conflict, Forbidden, InsufficientFunds, InvalidInput, NotFound
+from desk.backend.ledger import Change, Shortfall, apply_changes
+from desk.backend.models import Trade
+from desk.backend.money import (
+    MAX_AMOUNT,
+    check_asset,
+    format_amount,
+    from_minor,
+    multiply,
+    parse_amount,
+    parse_rate,
+    round_down,
+    to_minor,
+)
+from desk.backend.pagination import (
+    check_limit,
+    decode_id_cursor,
+    decode_time_cursor,
+    encode_cursor,
+)
+from desk.backend.store import Database
+
+
+def payment_for(amount: Decimal, exchange_rate: Decimal, to_token: str) -> Decimal:
+    """Return what a taker pays: ``amount × rate``, rounded down to ``to_token``'s precision."""
+    return round_down(multiply(amount, exchange_rate), to_token)
+
+
+def trade_model(row: Row[Any]) -> schemas.Trade:
+    return schemas.Trade(
+        id=row.id,
+        creator_id=row.creator_id,
+        from_token=row.from_token,
+        to_token=row.to_token,
+        amount=from_minor(row.amount, row.from_token),
+        exchange_rate=row.exchange_rate,
+        status=row.status,
+        created_at=row.created_at,
+        completed_at=row.completed_at,
+        executor_id=row.executor_id,
+    )
+
+
+def check_trade_id(trade_id: object) -> int:
+    if isinstance(trade_id, bool) or not isinstance(trade_id, int) or not 0 < trade_id < 2**63:
+        raise InvalidInput("trade_id", f"must be a positive whole number, got {trade_id!r}")
+    return trade_id
+
+
+def create_offer(
+    database: Database,
+    now: datetime,
+    user_id: int,
+    from_token: object,
+    to_token: object,
+    amount: object,
+    exchange_rate: object,
+) -> schemas.Trade:
+    """Post an offer and hold its amount out of the creator's available balance."""
+    source = check_asset(from_token, "from_token")
+    target = check_asset(to_token, "to_token")
+    if source == target:
+        raise InvalidInput("to_token", f"must differ from from_token; both are {source}")
+    quantity = parse_amount(amount, source)
+    rate = parse_rate(exchange_rate)
+    payment = payment_for(quantity, rate, target)
+    if payment <= 0:
+        raise InvalidInput(
+            "exchange_rate",
+            f"a taker would pay nothing: {quantity} x {rate} rounds down to 0 {target}",
+        )
+    if payment > MAX_AMOUNT:
+        raise InvalidInput(
+            "exchange_rate", f"a taker would pay {payment} {target}, above the maximum of 10^12"
+        )
+
+    minor = to_minor(quantity, source)
+    with database.write() as connection:
+        trade_id = connection.execute(
+            insert(Trade)
+            .values(creator_id=user_id, from_token=source, to_token=target, amount=minor,
+                    exchange_rate=rate, status="active", created_at=now)
+            .returning(Trade.id)
+        ).scalar_one()
+        hold = Change(user_id, source, held=minor, reason="offer")
+        apply_changes(connection, [hold], f"trade:{trade_id}", now)
+        return trade_model(_load(connection, trade_id))
+
+
+def execute_offer(database: Database, now: datetime, user_id: int,
+                  trade_id: object) -> schemas.Trade:
+    """Take an active offer of another trader in one transaction.
+
+    Exactly one of any number of concurrent executions succeeds: the trade row is locked
+    (``FOR UPDATE`` on PostgreSQL, the immediate write lock on SQLite) and the status change
+    is also guarded by ``status = 'active'``, so a second taker finds it completed.
+    """
+    trade_id = check_trade_id(trade_id)
+    with database.write() as connection:
+        trade = _lock(connection, trade_id)
+        if trade.creator_id == user_id:
+            raise Forbidden(f"trade {trade_id} is your own offer; cancel it instead")
+        _require_active(trade)
+        _close(connection, trade_id, "completed", now, executor_id=user_id)
+
+        amount = trade.amount
+        payment = to_minor(
+            payment_for(from_minor(amount, trade.from_token), trade.exchange_rate, trade.to_token),
+            trade.to_token,
+        )
+        changes = [
+            Change(user_id, trade.to_token, balance=-payment, reason="trade_paid"),
+            Change(trade.creator_id, trade.to_token, balance=payment, reason="trade_received"),
+            Change(trade.creator_id, trade.from_token, balance=-amount, held=-amount,
+                   reason="trade_sold"),
+            Change(user_id, trade.from_token, balance=amount, reason="trade_bought"),
+        ]
+        try:
+            apply_changes(connection, changes, f"trade:{trade_id}", now)
+        except Shortfall as shortfall:
+            # Only the taker's payment can fall short: the creator's side is held in escrow.
+            asset = shortfall.asset
+            raise InsufficientFunds(
+                f"cannot take trade {trade_id}: it costs "
+                f"{format_amount(shortfall.required, asset)} {asset} and you have "
+                f"{format_amount(shortfall.available, asset)} {asset} available"
+            ) from None
+        return trade_model(_load(connection, trade_id))
+
+
+def cancel_offer(database: Database, now: datetime, user_id: int,
+                 trade_id: object) -> schemas.Trade:
+    """Withdraw an active offer of the caller's and release its hold."""
+    trade_id = check_trade_id(trade_id)
+    with database.write() as connection:
+        trade = _lock(connection, trade_id)
+        if trade.creator_id != user_id:
+            raise Forbidden(f"trade {trade_id} is not your offer; only its creator can cancel it")
+        _require_active(trade)
+        _close(connection, trade_id, "cancelled", now)
+        release = Change(user_id, trade.from_token, held=-trade.amount, reason="offer")
+        apply_changes(connection, [release], f"trade:{trade_id}", now)
+        return trade_model(_load(connection, trade_id))
+
+
+def list_offers(
+    database: Database,
+    user_id: int,
+    from_token: object = None,
+    to_token: object = None,
+    mine: bool = False,
+    limit: object = 50,
+    cursor: str | None = None,
+) -> schemas.TradePage:
+    """Return a page of active offers, oldest first (first come, first served)."""
+    limit = check_limit(limit)
+    after = decode_id_cursor(cursor)
+    query = select(Trade).where(Trade.status == "active")
+    if from_token is not None:
+        query = query.where(Trade.from_token == check_asset(from_token, "from_token"))
+    if to_token is not None:
+        query = query.where(Trade.to_token == check_asset(to_token, "to_token"))
+    if mine:
+        query = query.where(Trade.creator_id == user_id)
+    if after is not None:
+        query = query.where(Trade.id > after)
+    query = query.order_by(Trade.id).limit(limit + 1)
+    with database.read() as connection:
+        rows = connection.execute(query).all()
+    page = rows[:limit]
+    next_cursor = encode_cursor(page[-1].id) if len(rows) > limit else None
+    return schemas.TradePage(trades=[trade_model(row) for row in page], next_cursor=next_cursor)
+
+
+def history(database: Database, user_id: int, limit: object = 50,
+            cursor: str | None = None) -> schemas.TradePage:
+    """Return completed and cancelled trades the caller created or took, newest first.
+
+    The creator side and the taker side are read with one indexed query each and merged, so
+    a page costs the same however long the caller's history is.
+    """
+    limit = check_limit(limit)
+    before = decode_time_cursor(cursor)
+    sides = [
+        _closed(Trade.creator_id == user_id, before, limit),
+        _closed(Trade.executor_id == user_id, before, limit),
+    ]
+    with database.read() as connection:
+        rows = {row.id: row for query in sides for row in connection.execute(query)}
+    ordered = sorted(rows.values(), key=lambda row: (row.completed_at, row.id), reverse=True)
+    page = ordered[:limit]
+    next_cursor = None
+    if len(ordered) > limit:
+        next_cursor = encode_cursor(page[-1].completed_at, page[-1].id)
+    return schemas.TradePage(trades=[trade_model(row) for row in page], next_cursor=next_cursor)
+
+
+def _closed(side: Any, before: tuple[datetime, int] | None, limit: int) -> Select[Any]:
+    query = select(Trade).where(side, Trade.completed_at.is_not(None))
+    if before is not None:
+        moment, trade_id = before
+        key = tuple_(literal(moment, Trade.completed_at.type), literal(trade_id, Trade.id.type))
+        query = query.where(tuple_(Trade.completed_at, Trade.id) < key)
+    return query.order_by(Trade.completed_at.desc(), Trade.id.desc()).limit(limit + 1)
+
+
+def _lock(connection: Connection, trade_id: int) -> Row[Any]:
+    row = connection.execute(
+        select(Trade).where(Trade.id == trade_id).with_for_update()
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"trade {trade_id} not found")
+    return row
+
+
+def _load(connection: Connection, trade_id: int) -> Row[Any]:
+    return connection.execute(select(Trade).where(Trade.id == trade_id)).one()
+
+
+def _require_active(trade: Row[Any]) -> None:
+    if trade.status != "active":
+        raise Conflict(f"trade {trade.id} is {trade.status}, no longer active")
+
+
+def _close(connection: Connection, trade_id: int, status: str, now: datetime,
+           executor_id: int | None = None) -> None:
+    result = connection.execute(
+        update(Trade)
+        .where(Trade.id == trade_id, Trade.status == "active")
+        .values(status=status, completed_at=now, executor_id=executor_id)
+    )
+    if result.rowcount != 1:
+        raise Conflict(f"trade {trade_id} is no longer active")

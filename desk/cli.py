@@ -1,0 +1,91 @@
+"""The ``desk`` command: open the desk, run the server, or prepare a database."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+
+from desk import __version__
+from desk.backend.errors import DeskError
+from desk.settings import Settings
+
+log = logging.getLogger("desk")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="desk",
+        description="Tokenomics Desk: trade AI-provider credits from the terminal. Without a "
+        "command, opens the desk on the embedded database (created and seeded on first start).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("--db", metavar="URL",
+                        help="SQLAlchemy URL of the market database, e.g. sqlite:///market.db "
+                        "(default: the embedded database in the user data folder; "
+                        "env DESK_DATABASE_URL)")
+    target.add_argument("--server", metavar="URL",
+                        help="URL of a desk server to trade on over HTTP, e.g. "
+                        "http://127.0.0.1:8000 (env DESK_SERVER_URL)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    init_db = commands.add_parser(
+        "init-db", help="create the schema and seed the demo data; safe to run again",
+        description="Create the database schema and add whatever demo data is missing. "
+        "Running it again changes nothing.")
+    init_db.add_argument("--db", metavar="URL", dest="init_db_url",
+                         help="SQLAlchemy URL of the database (default: the embedded database)")
+    init_db.add_argument("--no-demo", action="store_true",
+                         help="seed the assets, prices and house account but not the demo user")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the process exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        print(f"desk: invalid settings:\n{error}", file=sys.stderr)
+        return 2
+
+    try:
+        if args.command == "init-db":
+            return init_db(settings, args.init_db_url or args.db, demo=not args.no_demo)
+        return open_desk(settings, args)
+    except DeskError as error:
+        print(f"desk: {error.message}", file=sys.stderr)
+        return 1
+    except SQLAlchemyError as error:
+        print(f"desk: database error: {error.__class__.__name__}: {error}", file=sys.stderr)
+        return 1
+
+
+def init_db(settings: Settings, url: str | None, *, demo: bool) -> int:
+    from desk.backend.market import Market
+
+    database_url = url or settings.database()
+    market = Market.open(database_url, settings.market_config(), create=False)
+    try:
+        added = market.initialise(demo=demo)
+    finally:
+        market.close()
+    where = market.location
+    if added:
+        print(f"Initialised {where}: added {', '.join(added)}.")
+    else:
+        print(f"{where} is up to date; nothing to add.")
+    return 0
+
+
+def open_desk(settings: Settings, args: argparse.Namespace) -> int:
+    print("desk: the trading desk is not built yet; use 'desk init-db' to prepare a database.",
+          file=sys.stderr)
+    return 3

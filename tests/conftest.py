@@ -1,0 +1,84 @@
+"""Fixtures: a market on a real SQLite file, and backends (one trader's desk each) on it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from desk.backend import Backend, LocalBackend, Market, MarketConfig
+from desk.backend.audit import audit
+from desk.backend.store import Database
+from tests.support import PASSWORD, Clock, unique_name
+
+SECRET = "test-signing-key-" + "x" * 32
+BACKEND_KINDS = ["local"]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(tmp_path_factory: pytest.TempPathFactory,
+                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep every test away from the user's real data folder and any .env file."""
+    monkeypatch.setenv("DESK_DATA_DIR", str(tmp_path_factory.mktemp("data")))
+    monkeypatch.setenv("DESK_BCRYPT_ROUNDS", "4")
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'market.db'}"
+
+
+@pytest.fixture
+def market(db_url: str, clock: Clock) -> Iterator[Market]:
+    config = MarketConfig(secret_key=SECRET, bcrypt_rounds=4, clock=clock)
+    market = Market.open(db_url, config)
+    yield market
+    market.close()
+
+
+@pytest.fixture(params=BACKEND_KINDS)
+def connect(request: pytest.FixtureRequest, market: Market) -> Iterator[Callable[[], Backend]]:
+    """Return a factory of backends on one market; each is a desk nobody has logged in to."""
+    opened: list[Backend] = []
+
+    def factory() -> Backend:
+        backend = LocalBackend(market)
+        opened.append(backend)
+        return backend
+
+    yield factory
+    for backend in opened:
+        backend.close()
+
+
+@pytest.fixture
+def trader(connect: Callable[[], Backend]) -> Callable[[], Backend]:
+    """Return a factory of freshly registered traders, each logged in on their own backend."""
+
+    def factory() -> Backend:
+        backend = connect()
+        name = unique_name()
+        backend.register(name, f"{name}@example.com", PASSWORD)
+        backend.login(name, PASSWORD)
+        return backend
+
+    return factory
+
+
+@pytest.fixture
+def assert_audit(db_url: str) -> Iterator[Callable[[], None]]:
+    """Return a function that fails the test if any market invariant is broken."""
+    database = Database(db_url)
+
+    def check() -> None:
+        failed = [check for check in audit(database) if not check.passed]
+        assert not failed, "\n".join(f"{c.name}: {c.problems}" for c in failed)
+
+    yield check
+    database.dispose()
