@@ -30,15 +30,17 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default_factory=default_data_dir,
                            description="folder of the embedded database and its signing key")
-    database_url: str | None = Field(None, description="SQLAlchemy URL of the market database")
-    server_url: str | None = Field(None, description="URL of a remote desk server")
-    secret_key: SecretStr | None = Field(None, description="JWT signing key of the server")
-    token_lifetime_minutes: int = Field(480, ge=1, le=60 * 24 * 30,
+    database_url: str | None = Field(default=None,
+                                     description="SQLAlchemy URL of the market database")
+    server_url: str | None = Field(default=None, description="URL of a remote desk server")
+    secret_key: SecretStr | None = Field(default=None, description="JWT signing key of the server")
+    token_lifetime_minutes: int = Field(default=480, ge=1, le=60 * 24 * 30,
                                         description="how long a login session lasts, in minutes")
-    bcrypt_rounds: int = Field(12, ge=4, le=16, description="bcrypt cost factor (log2 rounds)")
-    grant_ai_tokens: Decimal = Field(Decimal(1000), ge=0,
+    bcrypt_rounds: int = Field(default=12, ge=4, le=16,
+                               description="bcrypt cost factor (log2 of the rounds)")
+    grant_ai_tokens: Decimal = Field(default=Decimal(1000), ge=0,
                                      description="starting grant of each AI token per new account")
-    grant_btc: Decimal = Field(Decimal("0.01"), ge=0,
+    grant_btc: Decimal = Field(default=Decimal("0.01"), ge=0,
                                description="starting grant of BTC per new account")
 
     @field_validator("grant_ai_tokens", "grant_btc")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from desk.backend import Backend, LocalBackend, Market, MarketConfig
 from desk.backend.audit import audit
 from desk.backend.store import Database
-from tests.support import PASSWORD, Clock, unique_name
+from tests.support import PASSWORD, Clock, snapshot, unique_name
 
 SECRET = "test-signing-key-" + "x" * 32
 BACKEND_KINDS = ["local"]
@@ -82,3 +83,9 @@ def assert_audit(db_url: str) -> Iterator[Callable[[], None]]:
 
     yield check
     database.dispose()
+
+
+@pytest.fixture
+def market_rows(db_url: str) -> Callable[[], dict[str, list[tuple[Any, ...]]]]:
+    """Return a function that reads the market's users, balances, trades and ledger rows."""
+    return lambda: snapshot(db_url)

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, select
 
-from desk.backend.models import Balance, LedgerEntry, Trade
+from desk.backend.models import Balance, LedgerEntry, Trade, User
 
 START = datetime(2026, 1, 15, 9, 30, tzinfo=UTC)
 PASSWORD = "correct-horse"
@@ -38,11 +38,13 @@ def unique_name(prefix: str = "trader") -> str:
 
 
 def snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
-    """Read every balance, trade and ledger row of a database, for before/after comparisons."""
+    """Read every user, balance, trade and ledger row of a database, to compare before and after."""
     engine = create_engine(url)
     try:
         with engine.connect() as connection:
             return {
+                "users": [tuple(row) for row in connection.execute(
+                    select(User.id, User.username, User.email).order_by(User.id))],
                 "balances": [tuple(row) for row in connection.execute(
                     select(Balance).order_by(Balance.user_id, Balance.token_type))],
                 "trades": [tuple(row) for row in connection.execute(

@@ -6,10 +6,11 @@ import re
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from pydantic import validate_email
 from pydantic_core import PydanticCustomError
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, Row, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from desk.backend import schemas
@@ -40,7 +41,9 @@ def check_username(username: object) -> str:
 def check_email(email: object) -> str:
     """Return the normalised email address or raise ``InvalidInput``."""
     if not isinstance(email, str) or not email or len(email) > MAX_EMAIL_LENGTH:
-        raise InvalidInput("email", f"must be an email address of at most {MAX_EMAIL_LENGTH} characters")
+        raise InvalidInput(
+            "email", f"must be an email address of at most {MAX_EMAIL_LENGTH} characters"
+        )
     try:
         _, normalised = validate_email(email)
     except PydanticCustomError as error:
@@ -48,7 +51,7 @@ def check_email(email: object) -> str:
     return normalised
 
 
-def user_model(row: User) -> schemas.User:
+def user_model(row: Row[Any]) -> schemas.User:
     return schemas.User(id=row.id, username=row.username, email=row.email,
                         created_at=row.created_at)
 
@@ -86,8 +89,8 @@ def find_login(database: Database, hasher: PasswordHasher, username: object,
                password: object) -> int:
     """Return the id of the trader whose credentials these are, else raise ``Unauthenticated``.
 
-    Every bad login gets the same message and costs the same bcrypt time, so that nobody can
-    learn which usernames exist.
+    Every bad login gets the same message and costs the same bcrypt time, so that a caller
+    cannot learn which usernames exist.
     """
     if not isinstance(username, str) or not username:
         raise InvalidInput("username", "is required")

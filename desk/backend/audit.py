@@ -149,7 +149,7 @@ def _held_matches_offers(connection: Connection) -> Check:
 
 
 def _completed_trades_match_ledger(connection: Connection) -> Check:
-    """Each completed trade moved exactly its amount and its payment between its two parties."""
+    """Check that each completed trade moved exactly its amount and payment between its parties."""
     check = Check("every completed trade matches its ledger entries")
     entries: dict[str, dict[tuple[int, str], int]] = defaultdict(lambda: defaultdict(int))
     for row in connection.execute(

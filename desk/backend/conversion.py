@@ -12,7 +12,16 @@ from desk.backend.accounts import house_id
 from desk.backend.errors import InsufficientFunds, InvalidInput
 from desk.backend.ledger import Change, Shortfall, apply_changes
 from desk.backend.models import Conversion
-from desk.backend.money import BTC, check_asset, divide, format_amount, multiply, parse_amount, round_down, to_minor
+from desk.backend.money import (
+    BTC,
+    check_asset,
+    divide,
+    format_amount,
+    multiply,
+    parse_amount,
+    round_down,
+    to_minor,
+)
 from desk.backend.pricing import price_map, price_of
 from desk.backend.store import Database
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 
 from sqlalchemy import Connection, bindparam, insert, select, tuple_, update
 
@@ -95,18 +94,6 @@ def apply_changes(
     ]
     if entries:
         connection.execute(insert(LedgerEntry), entries)
-
-
-def available(connection: Connection, user_id: int, asset: str) -> Decimal:
-    """Return an account's available balance of one asset."""
-    row = connection.execute(
-        select(Balance.balance, Balance.held).where(
-            Balance.user_id == user_id, Balance.token_type == asset
-        )
-    ).one_or_none()
-    if row is None:
-        return from_minor(0, asset)
-    return from_minor(row.balance - row.held, asset)
 
 
 def _sum_changes(changes: Iterable[Change]) -> dict[tuple[int, str], tuple[int, int]]:

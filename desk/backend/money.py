@@ -43,7 +43,7 @@ def parse_number(value: object, field: str) -> Decimal:
 
     Binary floats are rejected because they cannot carry an exact decimal value.
     """
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, (bool, float)):
         raise InvalidInput(field, f"{value!r} is not an exact number; send it as a string")
     if isinstance(value, int):
         return Decimal(value)

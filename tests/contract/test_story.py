@@ -41,7 +41,7 @@ def test_demo_story(connect: Callable[[], Backend], assert_audit: Callable[[], N
     assert held.held == Decimal("250.5")
     assert held.available == Decimal("749.5")
 
-    book = bob.list_offers(from_token="OpenAI", to_token="Anthropic")
+    book = alice.list_offers(from_token="OpenAI", to_token="Anthropic", mine=True)
     assert [trade.id for trade in book.trades] == [offer.id]
 
     taken = bob.execute_offer(offer.id)
@@ -72,5 +72,5 @@ def test_demo_story(connect: Callable[[], Backend], assert_audit: Callable[[], N
         Decimal("0.00000001"), rounding="ROUND_DOWN")
     assert balance_of(bob, "OpenAI") == Decimal("1150.5")
     assert balance_of(bob, "BTC") == Decimal("0.01") + conversion.received
-    assert bob.list_offers().trades == []
+    assert alice.list_offers(mine=True).trades == []
     assert_audit()

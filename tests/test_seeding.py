@@ -1,0 +1,112 @@
+"""Schema creation and demo data: `desk init-db`, the embedded database and the wheel."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, select
+
+from desk.backend import Market, MarketConfig
+from desk.backend.audit import audit
+from desk.backend.models import Base, User
+from desk.settings import Settings
+from tests.conftest import SECRET
+from tests.support import Clock
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def dump(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return {
+                table.name: [tuple(row) for row in connection.execute(
+                    select(table).order_by(*table.primary_key.columns))]
+                for table in Base.metadata.sorted_tables
+            }
+    finally:
+        engine.dispose()
+
+
+def desk_command(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "desk", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=120, check=False)
+
+
+def test_seeding_twice_changes_nothing(db_url: str) -> None:
+    config = MarketConfig(secret_key=SECRET, bcrypt_rounds=4, clock=Clock())
+    market = Market.open(db_url, config)
+    first = dump(db_url)
+    assert market.initialise() == []
+    market.close()
+    assert dump(db_url) == first
+    assert len(first["token_types"]) == 6
+    assert len(first["market_prices"]) == 6
+    assert [row[1] for row in first["users"]] == ["house", "demo"]
+
+
+def test_fresh_database_passes_audit(db_url: str) -> None:
+    market = Market.open(db_url, MarketConfig(secret_key=SECRET, bcrypt_rounds=4))
+    try:
+        assert all(check.passed for check in audit(market.database))
+    finally:
+        market.close()
+
+
+def test_init_db_command(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    first = desk_command("init-db", "--db", url)
+    assert first.returncode == 0, first.stderr
+    assert "added" in first.stdout
+    assert "demo user 'demo'" in first.stdout
+    rows = dump(url)
+
+    again = desk_command("init-db", "--db", url)
+    assert again.returncode == 0, again.stderr
+    assert "up to date" in again.stdout
+    assert dump(url) == rows
+
+
+def test_init_db_without_demo(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'bare.db'}"
+    result = desk_command("init-db", "--db", url, "--no-demo")
+    assert result.returncode == 0, result.stderr
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        names = connection.execute(select(User.username)).scalars().all()
+    engine.dispose()
+    assert names == ["house"]
+
+
+def test_embedded_database_in_data_folder(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    result = desk_command("init-db", env={"DESK_DATA_DIR": str(data)})
+    assert result.returncode == 0, result.stderr
+    assert (data / "desk.db").is_file()
+    assert (data / "secret.key").is_file()
+    assert Settings(data_dir=data).database() == f"sqlite:///{data / 'desk.db'}"
+
+
+def test_init_db_reports_bad_url(tmp_path: Path) -> None:
+    result = desk_command("init-db", "--db", "nosuchdialect://x")
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert "nosuchdialect" in result.stderr
+
+
+@pytest.mark.slow
+def test_wheel_ships_seed(tmp_path: Path) -> None:
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w",
+                    str(tmp_path), str(ROOT)], check=True, timeout=300)
+    wheel = next(tmp_path.glob("tokenomics_desk-*.whl"))
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    assert "desk/seed/demo.json" in names
+    assert "desk/backend/market.py" in names
