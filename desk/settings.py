@@ -10,7 +10,8 @@ import platformdirs
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from desk.backend.market import MarketConfig
+from desk.backend.feed import FeedRunner, RandomWalk
+from desk.backend.market import Market, MarketConfig
 from desk.backend.money import AI_TOKENS, BTC, PLACES, round_down
 from desk.backend.security import load_or_create_secret
 
@@ -43,6 +44,15 @@ class Settings(BaseSettings):
     grant_btc: Decimal = Field(default=Decimal("0.01"), ge=0,
                                description="starting grant of BTC per new account")
 
+    feed_interval_seconds: float = Field(default=2.0, gt=0, le=3600,
+                                         description="seconds between two price feed ticks")
+    feed_volatility: float = Field(default=0.002, ge=0, le=1,
+                                   description="standard deviation of a tick's log-price step")
+    feed_seed: int | None = Field(default=None,
+                                  description="seed of the simulated price feed (random if unset)")
+    price_history_limit: int = Field(default=1000, ge=10, le=1_000_000,
+                                     description="price points kept per asset for charts")
+
     @field_validator("grant_ai_tokens", "grant_btc")
     @classmethod
     def _fits_precision(cls, value: Decimal, info: ValidationInfo) -> Decimal:
@@ -62,6 +72,11 @@ class Settings(BaseSettings):
         if self.secret_key is not None:
             return self.secret_key.get_secret_value()
         return load_or_create_secret(self.data_dir)
+
+    def price_feed(self, market: Market) -> FeedRunner:
+        """Return the simulated price feed for ``market``, not yet started."""
+        feed = RandomWalk(seed=self.feed_seed, volatility=self.feed_volatility)
+        return FeedRunner(market, feed, self.feed_interval_seconds, self.price_history_limit)
 
     def market_config(self) -> MarketConfig:
         grant = {token: self.grant_ai_tokens for token in AI_TOKENS}

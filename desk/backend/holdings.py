@@ -23,29 +23,35 @@ def token_types(connection: Connection) -> list[schemas.TokenInfo]:
             for row in rows]
 
 
-def portfolio(connection: Connection, user_id: int) -> schemas.Portfolio:
-    """Return every balance of the user and the total value, rounded down, in BTC and USD."""
+def balances(connection: Connection, user_id: int) -> list[schemas.Balance]:
+    """Return the user's balance of every asset, in the market's display order."""
     rows = connection.execute(
         select(Balance.token_type, Balance.balance, Balance.held)
         .join(TokenType, TokenType.token_type == Balance.token_type)
         .where(Balance.user_id == user_id)
         .order_by(TokenType.position)
     ).all()
+    return [
+        schemas.Balance(token_type=row.token_type,
+                        balance=from_minor(row.balance, row.token_type),
+                        held=from_minor(row.held, row.token_type),
+                        available=from_minor(row.balance - row.held, row.token_type))
+        for row in rows
+    ]
+
+
+def portfolio(connection: Connection, user_id: int) -> schemas.Portfolio:
+    """Return every balance of the user and the total value, rounded down, in BTC and USD."""
+    held = balances(connection, user_id)
     prices = price_map(connection)
-    balances = []
     total_btc = total_usd = Decimal(0)
-    for row in rows:
-        asset = row.token_type
-        balance = from_minor(row.balance, asset)
-        held = from_minor(row.held, asset)
-        balances.append(schemas.Balance(token_type=asset, balance=balance, held=held,
-                                        available=from_minor(row.balance - row.held, asset)))
-        price = prices.get(asset)
+    for entry in held:
+        price = prices.get(entry.token_type)
         if price is not None:
-            total_btc += multiply(balance, price.price_btc)
-            total_usd += multiply(balance, price.price_usd)
+            total_btc += multiply(entry.balance, price.price_btc)
+            total_usd += multiply(entry.balance, price.price_usd)
     return schemas.Portfolio(
-        balances=balances,
+        balances=held,
         total_btc=round_down(total_btc, BTC),
         total_usd=truncate(total_usd, USD_TOTAL_PLACES),
     )

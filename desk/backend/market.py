@@ -18,6 +18,7 @@ from sqlalchemy import select, text
 
 from desk.backend import accounts, conversion, holdings, pricing, schemas, seeding, trading
 from desk.backend.errors import Unauthenticated
+from desk.backend.events import BalanceEvent, EventBus, PriceEvent, TradeEvent
 from desk.backend.models import User
 from desk.backend.money import AI_TOKENS, BTC
 from desk.backend.pagination import DEFAULT_LIMIT
@@ -56,6 +57,7 @@ class Market:
         self.clock = config.clock
         self.hasher = PasswordHasher(config.bcrypt_rounds)
         self.tokens = TokenIssuer(config.secret_key, config.token_lifetime, config.clock)
+        self.events = EventBus()
 
     @classmethod
     def open(cls, url: str, config: MarketConfig, *, create: bool = True,
@@ -84,6 +86,7 @@ class Market:
         user = accounts.register(self.database, self.hasher, self.config.grant, self.clock(),
                                  username, email, password)
         log.info("registered user %s (%s)", user.id, user.username)
+        self._announce(None, user.id)
         return user
 
     def login(self, username: object, password: object) -> schemas.Session:
@@ -133,6 +136,15 @@ class Market:
         with self.database.read() as connection:
             return pricing.recent_history(connection, token_type, limit)
 
+    def update_prices(self, update: Mapping[str, tuple[Decimal, Decimal]],
+                      keep: int | None = None) -> list[schemas.Price]:
+        """Store new (BTC, USD) prices, trim the history to ``keep`` points, publish a tick."""
+        with self.database.write() as connection:
+            pricing.store_prices(connection, update, self.clock(), keep)
+        current = self.prices()
+        self.events.publish(PriceEvent(prices=current))
+        return current
+
     def health(self) -> None:
         """Raise if the database does not answer."""
         with self.database.read() as connection:
@@ -145,6 +157,7 @@ class Market:
         trade = trading.create_offer(self.database, self.clock(), user_id, from_token, to_token,
                                      amount, exchange_rate)
         log.info("user %s created trade %s", user_id, trade.id)
+        self._announce(TradeEvent(action="created", trade=trade), user_id)
         return trade
 
     def list_offers(self, user_id: int, from_token: object = None, to_token: object = None,
@@ -156,11 +169,13 @@ class Market:
     def execute_offer(self, user_id: int, trade_id: object) -> schemas.Trade:
         trade = trading.execute_offer(self.database, self.clock(), user_id, trade_id)
         log.info("user %s executed trade %s", user_id, trade.id)
+        self._announce(TradeEvent(action="executed", trade=trade), trade.creator_id, user_id)
         return trade
 
     def cancel_offer(self, user_id: int, trade_id: object) -> schemas.Trade:
         trade = trading.cancel_offer(self.database, self.clock(), user_id, trade_id)
         log.info("user %s cancelled trade %s", user_id, trade.id)
+        self._announce(TradeEvent(action="cancelled", trade=trade), user_id)
         return trade
 
     def history(self, user_id: int, limit: object = DEFAULT_LIMIT,
@@ -173,4 +188,18 @@ class Market:
                                     amount)
         log.info("user %s converted %s %s to %s %s", user_id, result.amount, result.from_token,
                  result.received, result.to_token)
+        self._announce(None, user_id)
         return result
+
+    # Events
+
+    def _announce(self, event: TradeEvent | None, *user_ids: int) -> None:
+        """Publish a committed change: the trade event, then each user's new balances."""
+        if event is not None:
+            self.events.publish(event)
+        if not self.events.has_listeners():
+            return
+        for user_id in dict.fromkeys(user_ids):
+            with self.database.read() as connection:
+                balances = holdings.balances(connection, user_id)
+            self.events.publish(BalanceEvent(user_id=user_id, balances=balances))

@@ -1,0 +1,127 @@
+"""Market events and the in-process bus that delivers them.
+
+Three kinds of event travel to desks: ``price`` for each tick of the price feed, ``trade`` when
+an offer is created, executed or cancelled, and ``balance`` when one user's balances change.
+Over the network they travel as JSON (``event_adapter`` parses them back). In the embedded desk
+the same objects come straight from this bus, so screens handle one kind of event either way.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Annotated, Literal
+
+from pydantic import Field, TypeAdapter
+
+from desk.backend import schemas
+
+log = logging.getLogger(__name__)
+
+
+class PriceEvent(schemas.Model):
+    """A tick of the price feed: the new price of every asset."""
+
+    type: Literal["price"] = "price"
+    prices: list[schemas.Price]
+
+
+class TradeEvent(schemas.Model):
+    """An offer was created, executed or cancelled."""
+
+    type: Literal["trade"] = "trade"
+    action: Literal["created", "executed", "cancelled"]
+    trade: schemas.Trade
+
+
+class BalanceEvent(schemas.Model):
+    """The balances of one user changed; only that user receives it."""
+
+    type: Literal["balance"] = "balance"
+    user_id: int
+    balances: list[schemas.Balance]
+
+
+Event = PriceEvent | TradeEvent | BalanceEvent
+MarketEvent = Annotated[Event, Field(discriminator="type")]
+"""Any market event, distinguished by its ``type`` field when parsed from JSON."""
+
+event_adapter: TypeAdapter[Event] = TypeAdapter(MarketEvent)
+
+Listener = Callable[[Event], None]
+
+
+class Subscription:
+    """A registered listener; ``close()`` stops delivery."""
+
+    def __init__(self, bus: EventBus, listener: Listener, user_id: int | None) -> None:
+        self._bus = bus
+        self.listener = listener
+        self.user_id = user_id
+
+    def wants(self, event: Event) -> bool:
+        """Return whether this subscriber receives ``event``: balance events go to their owner."""
+        if isinstance(event, BalanceEvent):
+            return event.user_id == self.user_id
+        return True
+
+    def close(self) -> None:
+        self._bus.unsubscribe(self)
+
+
+class EventBus:
+    """Delivers each published event to every interested subscriber, in publishing order.
+
+    Listeners run on the publisher's thread and must return quickly: post the event to a queue
+    or an event loop rather than doing work. A listener that raises is logged and skipped.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._subscriptions: list[Subscription] = []
+        self._relays: list[Listener] = []
+
+    def subscribe(self, listener: Listener, user_id: int | None = None) -> Subscription:
+        """Deliver events to ``listener``; balance events only if they are ``user_id``'s."""
+        subscription = Subscription(self, listener, user_id)
+        with self._lock:
+            self._subscriptions.append(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        with self._lock:
+            if subscription in self._subscriptions:
+                self._subscriptions.remove(subscription)
+
+    def add_relay(self, relay: Listener) -> None:
+        """Also hand every locally published event to ``relay`` (to reach other processes)."""
+        with self._lock:
+            self._relays.append(relay)
+
+    def publish(self, event: Event) -> None:
+        """Deliver an event raised in this process to local subscribers and to relays."""
+        self.deliver(event)
+        with self._lock:
+            relays = list(self._relays)
+        for relay in relays:
+            self._call(relay, event)
+
+    def deliver(self, event: Event) -> None:
+        """Deliver an event to local subscribers only (used for events from other processes)."""
+        with self._lock:
+            targets = [s for s in self._subscriptions if s.wants(event)]
+        for subscription in targets:
+            self._call(subscription.listener, event)
+
+    def has_listeners(self) -> bool:
+        """Return whether any subscriber or relay would receive an event published now."""
+        with self._lock:
+            return bool(self._subscriptions or self._relays)
+
+    @staticmethod
+    def _call(listener: Listener, event: Event) -> None:
+        try:
+            listener(event)
+        except Exception:
+            log.exception("event listener %r failed on a %s event", listener, event.type)
