@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from desk.backend import Backend, LocalBackend, Market, MarketConfig
 from desk.backend.audit import audit
 from desk.backend.store import Database
+from tests.postgres import PostgresServer
 from tests.support import PASSWORD, Clock, snapshot, unique_name
 
 SECRET = "test-signing-key-" + "x" * 32
 BACKEND_KINDS = ["local"]
+DATABASE_KINDS = ["sqlite", "postgresql"]
 
 
 @pytest.fixture(autouse=True)
@@ -30,9 +34,47 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'market.db'}"
+def _seed(url: str) -> None:
+    Market.open(url, MarketConfig(secret_key=SECRET, bcrypt_rounds=4, clock=Clock())).close()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated and seeded SQLite file that each test copies instead of seeding again."""
+    path = tmp_path_factory.mktemp("template") / "market.db"
+    _seed(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """The PostgreSQL server of the tests; unreachable means failure, never a skip."""
+    server = PostgresServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres: PostgresServer) -> Iterator[str]:
+    """A migrated and seeded PostgreSQL database that each test copies."""
+    url = postgres.create()
+    _seed(url)
+    yield make_url(url).database or ""
+    postgres.drop(url)
+
+
+@pytest.fixture(params=DATABASE_KINDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A freshly seeded market database of each kind, private to the test."""
+    if request.param == "sqlite":
+        path = tmp_path / "market.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres")
+    url = server.create(template=request.getfixturevalue("postgres_template"))
+    yield url
+    server.drop(url)
 
 
 @pytest.fixture

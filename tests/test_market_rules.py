@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -18,13 +19,13 @@ from tests.support import PASSWORD, Clock
 
 
 @pytest.fixture
-def thin_market(db_url: str, clock: Clock) -> Iterator[Market]:
+def thin_market(tmp_path: Path, clock: Clock) -> Iterator[Market]:
     """A market whose house holds only 1,500 of each AI token and 0.015 BTC."""
     data = load_seed()
     data.house.liquidity = {asset: Decimal("0.015") if asset == "BTC" else Decimal(1500)
                             for asset in data.house.liquidity}
-    market = Market(Database(db_url), MarketConfig(secret_key=SECRET, bcrypt_rounds=4,
-                                                   clock=clock))
+    config = MarketConfig(secret_key=SECRET, bcrypt_rounds=4, clock=clock)
+    market = Market(Database(f"sqlite:///{tmp_path / 'thin.db'}"), config)
     seeding.create_schema(market.database)
     seeding.seed_database(market.database, market.hasher, clock(), demo=False, data=data)
     yield market

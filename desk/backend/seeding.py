@@ -14,8 +14,9 @@ from importlib import resources
 from pydantic import BaseModel
 from sqlalchemy import Connection, func, insert, select
 
+from desk.backend import schema
 from desk.backend.ledger import Change, apply_changes, create_accounts
-from desk.backend.models import Base, MarketPrice, PricePoint, TokenType, User
+from desk.backend.models import MarketPrice, PricePoint, TokenType, User
 from desk.backend.money import BTC, PLACES, PRICE_PLACES, divide, to_minor, truncate
 from desk.backend.security import UNUSABLE_PASSWORD, PasswordHasher
 from desk.backend.store import Database
@@ -56,7 +57,8 @@ def load_seed() -> SeedData:
 
 
 def create_schema(database: Database) -> None:
-    Base.metadata.create_all(database.engine)
+    """Create or migrate the schema to the latest revision."""
+    schema.upgrade(database)
 
 
 def seed_database(database: Database, hasher: PasswordHasher, now: datetime, *,

@@ -26,6 +26,10 @@ class ExactDecimal(TypeDecorator[Decimal]):
         self.places = places
         self._quantum = Decimal(1).scaleb(-places)
 
+    def __repr__(self) -> str:
+        # Alembic writes this into migrations, so it must rebuild the same type.
+        return f"ExactDecimal(places={self.places})"
+
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "postgresql":
             return dialect.type_descriptor(Numeric(38, self.places, asdecimal=True))

@@ -1,0 +1,1 @@
+"""Alembic migrations of the market schema; ``desk.backend.schema`` runs them."""
