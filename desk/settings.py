@@ -10,9 +10,10 @@ import platformdirs
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from desk.backend.feed import FeedRunner, RandomWalk
+from desk.backend.feed import RandomWalk
 from desk.backend.market import Market, MarketConfig
 from desk.backend.money import AI_TOKENS, BTC, PLACES, round_down
+from desk.backend.runtime import MarketRuntime
 from desk.backend.security import load_or_create_secret
 
 APP_NAME = "tokenomics-desk"
@@ -73,10 +74,10 @@ class Settings(BaseSettings):
             return self.secret_key.get_secret_value()
         return load_or_create_secret(self.data_dir)
 
-    def price_feed(self, market: Market) -> FeedRunner:
-        """Return the simulated price feed for ``market``, not yet started."""
+    def runtime(self, market: Market) -> MarketRuntime:
+        """Return the background services of ``market`` (price feed, relay), not yet started."""
         feed = RandomWalk(seed=self.feed_seed, volatility=self.feed_volatility)
-        return FeedRunner(market, feed, self.feed_interval_seconds, self.price_history_limit)
+        return MarketRuntime(market, feed, self.feed_interval_seconds, self.price_history_limit)
 
     def market_config(self) -> MarketConfig:
         grant = {token: self.grant_ai_tokens for token in AI_TOKENS}

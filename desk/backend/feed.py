@@ -13,10 +13,13 @@ import math
 import random
 import threading
 from collections.abc import Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from desk.backend import schemas
+from desk.backend.coordination import Leadership, SoleLeadership
+from desk.backend.events import PriceEvent
 from desk.backend.models import USD_PLACES
 from desk.backend.money import AI_TOKENS, BTC, PRICE_PLACES, divide, multiply, truncate
 
@@ -71,16 +74,26 @@ class RandomWalk(PriceFeed):
 
 
 class FeedRunner:
-    """Applies a feed to a market every ``interval`` seconds on a background thread."""
+    """Applies a feed to a market every ``interval`` seconds on a background thread.
+
+    Of several processes on one database, only the holder of ``leadership`` moves prices. With
+    ``follow``, the others read the stored prices on the same interval and publish a tick to
+    their own subscribers when the prices changed; without it they rely on another channel
+    (such as the PostgreSQL relay) to hear of ticks.
+    """
 
     def __init__(self, market: Market, feed: PriceFeed, interval: float,
-                 history_limit: int = 1000) -> None:
+                 history_limit: int = 1000, leadership: Leadership | None = None,
+                 follow: bool = False) -> None:
         if interval <= 0:
             raise ValueError(f"interval must be positive, got {interval}")
         self.market = market
         self.feed = feed
         self.interval = interval
         self.history_limit = history_limit
+        self.leadership = leadership or SoleLeadership()
+        self.follow = follow
+        self._last_seen: datetime | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -104,12 +117,28 @@ class FeedRunner:
         self._stop.set()
         self._thread.join(timeout=self.interval + 5)
         self._thread = None
+        self.leadership.release()
         log.info("price feed stopped")
+
+    def step(self) -> None:
+        """Tick if this process leads; otherwise, with ``follow``, pass on stored changes."""
+        if self.leadership.acquire():
+            self.tick()
+        elif self.follow:
+            self._follow()
+
+    def _follow(self) -> None:
+        prices = self.market.prices()
+        newest = max((price.last_updated for price in prices), default=None)
+        if newest is not None and newest != self._last_seen:
+            if self._last_seen is not None:
+                self.market.events.deliver(PriceEvent(prices=prices))
+            self._last_seen = newest
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                self.tick()
+                self.step()
             except Exception:
                 # A failed tick (a locked or unreachable database) is skipped, not fatal.
                 log.exception("price feed tick failed; trying again in %.3g s", self.interval)
