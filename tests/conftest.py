@@ -1,19 +1,42 @@
-"""Fixtures: a market on a real SQLite file, and backends (one trader's desk each) on it."""
+"""Fixtures: a market on a real SQLite file, and backends (one trader's desk each) on it.
+
+Backends are either local (in this process) or remote (``HttpBackend`` through a real
+``desk serve`` process with its own SQLite file, one per test module). ``market_url`` is the
+database of whichever market the test trades on, for audits and snapshots.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from desk.backend import Backend, LocalBackend, Market, MarketConfig
 from desk.backend.audit import audit
+from desk.backend.remote import HttpBackend
 from desk.backend.store import Database
+from tests.serving import ServerProcess
 from tests.support import PASSWORD, Clock, unique_name
 
 SECRET = "test-signing-key-" + "x" * 32
-BACKEND_KINDS = ["local"]
+BACKEND_KINDS = ["local", "remote"]
+
+# The server and the size of its log when a test started, to show what it logged if the
+# test fails.
+SERVER_LOG = pytest.StashKey[tuple[ServerProcess, int]]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None],
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.failed and SERVER_LOG in item.stash:
+        server, offset = item.stash[SERVER_LOG]
+        report.sections.append(("desk serve log", server.log_text(offset)))
+    return report
 
 
 @pytest.fixture(autouse=True)
@@ -42,13 +65,56 @@ def market(db_url: str, clock: Clock) -> Iterator[Market]:
     market.close()
 
 
+@pytest.fixture(scope="module")
+def server_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """Run ``desk serve`` on a free loopback port for the tests of one module."""
+    server = ServerProcess(tmp_path_factory.mktemp("server"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def server(server_process: ServerProcess, request: pytest.FixtureRequest) -> ServerProcess:
+    """Return the module's running server; its log is shown if the test fails."""
+    request.node.stash[SERVER_LOG] = (server_process, server_process.log_size())
+    return server_process
+
+
 @pytest.fixture(params=BACKEND_KINDS)
-def connect(request: pytest.FixtureRequest, market: Market) -> Iterator[Callable[[], Backend]]:
+def backend_kind(request: pytest.FixtureRequest) -> str:
+    kind: str = request.param
+    return kind
+
+
+@pytest.fixture
+def market_url(request: pytest.FixtureRequest, db_url: str) -> str:
+    """Return the URL of the database that the test's backends trade on.
+
+    For a test that uses the server, directly or through remote backends, that is the
+    server's own SQLite file.
+    """
+    remote = ("backend_kind" in request.fixturenames
+              and request.getfixturevalue("backend_kind") == "remote")
+    if remote or "server" in request.fixturenames:
+        server: ServerProcess = request.getfixturevalue("server")
+        return server.database_url
+    return db_url
+
+
+@pytest.fixture
+def connect(request: pytest.FixtureRequest,
+            backend_kind: str) -> Iterator[Callable[[], Backend]]:
     """Return a factory of backends on one market; each is a desk nobody has logged in to."""
     opened: list[Backend] = []
+    make: Callable[[], Backend]
+    if backend_kind == "remote":
+        make = partial(HttpBackend, request.getfixturevalue("server").url)
+    else:
+        make = partial(LocalBackend, request.getfixturevalue("market"))
 
     def factory() -> Backend:
-        backend = LocalBackend(market)
+        backend = make()
         opened.append(backend)
         return backend
 
@@ -72,9 +138,9 @@ def trader(connect: Callable[[], Backend]) -> Callable[[], Backend]:
 
 
 @pytest.fixture
-def assert_audit(db_url: str) -> Iterator[Callable[[], None]]:
+def assert_audit(market_url: str) -> Iterator[Callable[[], None]]:
     """Return a function that fails the test if any market invariant is broken."""
-    database = Database(db_url)
+    database = Database(market_url)
 
     def check() -> None:
         failed = [check for check in audit(database) if not check.passed]
