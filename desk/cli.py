@@ -100,6 +100,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SQLAlchemyError as error:
         print(f"desk: database error: {error.__class__.__name__}: {error}", file=sys.stderr)
         return 1
+    except ModuleNotFoundError as error:
+        # SQLAlchemy imports a database driver only when it connects to such a database.
+        print(f"desk: the Python module {error.name!r} is not installed; install it with pip "
+              "(PostgreSQL URLs need psycopg: pip install 'psycopg[binary]')", file=sys.stderr)
+        return 1
 
 
 def describe_settings_error(error: ValidationError) -> str:
