@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -15,6 +17,9 @@ from desk.backend.errors import DeskError
 from desk.settings import Settings
 
 log = logging.getLogger("desk")
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,24 +47,52 @@ def build_parser() -> argparse.ArgumentParser:
                          help="SQLAlchemy URL of the database (default: the embedded database)")
     init_db.add_argument("--no-demo", action="store_true",
                          help="seed the assets, prices and house account but not the demo user")
+
+    serve = commands.add_parser(
+        "serve", help="run the REST server that remote desks, scripts and browsers share",
+        description="Run the REST API with uvicorn on one market database, which is created "
+        "and seeded if it is empty. Interactive documentation is served at /docs. Logs every "
+        "request to standard error. Stop it with Ctrl+C or SIGTERM.")
+    serve.add_argument("--host", default=DEFAULT_HOST,
+                       help="IP address or host name to listen on (default: %(default)s, "
+                       "loopback only). Any other address requires DESK_SECRET_KEY.")
+    serve.add_argument("--port", type=port_number, default=DEFAULT_PORT,
+                       help="TCP port to listen on, 1 to 65535 (default: %(default)s)")
+    serve.add_argument("--db", metavar="URL", dest="serve_db_url",
+                       help="SQLAlchemy URL of the market database (default: the embedded "
+                       "database in the user data folder; env DESK_DATABASE_URL)")
     return parser
+
+
+def port_number(text: str) -> int:
+    """Parse a TCP port for argparse."""
+    try:
+        port = int(text)
+    except ValueError:
+        message = f"invalid port {text!r}: expected a whole number"
+        raise argparse.ArgumentTypeError(message) from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"invalid port {port}: expected 1 to 65535")
+    return port
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    level = logging.INFO if args.command == "serve" else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = Settings()
     except ValidationError as error:
-        print(f"desk: invalid settings:\n{error}", file=sys.stderr)
+        print(f"desk: invalid settings:\n{describe_settings_error(error)}", file=sys.stderr)
         return 2
 
     try:
         if args.command == "init-db":
             return init_db(settings, args.init_db_url or args.db, demo=not args.no_demo)
+        if args.command == "serve":
+            return serve(settings, args.host, args.port, args.serve_db_url or args.db)
         return open_desk(settings, args)
     except DeskError as error:
         print(f"desk: {error.message}", file=sys.stderr)
@@ -67,6 +100,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SQLAlchemyError as error:
         print(f"desk: database error: {error.__class__.__name__}: {error}", file=sys.stderr)
         return 1
+    except ModuleNotFoundError as error:
+        # SQLAlchemy imports a database driver only when it connects to such a database.
+        print(f"desk: the Python module {error.name!r} is not installed; install it with pip "
+              "(PostgreSQL URLs need psycopg: pip install 'psycopg[binary]')", file=sys.stderr)
+        return 1
+
+
+def describe_settings_error(error: ValidationError) -> str:
+    """List the invalid settings without their values, which may include the signing key."""
+    lines = []
+    for problem in error.errors(include_input=False, include_url=False):
+        name = ".".join(str(part) for part in problem["loc"])
+        lines.append(f"  DESK_{name.upper()}: {problem['msg']}")
+    return "\n".join(lines)
 
 
 def init_db(settings: Settings, url: str | None, *, demo: bool) -> int:
@@ -90,3 +137,63 @@ def open_desk(settings: Settings, args: argparse.Namespace) -> int:
     print("desk: the trading desk is not built yet; use 'desk init-db' to prepare a database.",
           file=sys.stderr)
     return 3
+
+
+def is_loopback(host: str) -> bool:
+    """Return whether ``host`` names a loopback address, reachable from this machine only."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(settings: Settings, host: str, port: int, url: str | None) -> int:
+    """Run the REST server until it is stopped; return the exit status."""
+    import uvicorn
+
+    from desk.backend.market import Market
+    from desk.backend.server import create_app
+
+    if not is_loopback(host) and settings.secret_key is None:
+        print(f"desk: listening on {host}, a non-loopback address, requires a signing key. "
+              "Set DESK_SECRET_KEY to a random string of at least 32 characters, for example "
+              "the output of python3 -c 'import secrets; print(secrets.token_urlsafe(48))', "
+              f"or listen on {DEFAULT_HOST}.", file=sys.stderr)
+        return 2
+
+    market = Market.open(url or settings.database(), settings.market_config())
+    runtime = settings.runtime(market)
+    app = create_app(market, cors_origins=settings.cors_origins)
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
+                            server_header=False)
+    server = uvicorn.Server(config)
+    shown_host = f"[{host}]" if ":" in host else host
+    log.info("starting server on http://%s:%d with database %s", shown_host, port,
+             market.location)
+    if settings.cors_origins:
+        log.info("allowing browser requests from %s", ", ".join(settings.cors_origins))
+
+    # uvicorn (0.55, Server.capture_signals) shuts down gracefully on SIGINT and SIGTERM, then
+    # raises the signal again under the handler that was installed before it started.
+    # Turning SIGTERM into KeyboardInterrupt, as SIGINT already is, lets the finally clause
+    # below run.
+    previous_handler = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    runtime.start()
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    except SystemExit:
+        # uvicorn exits when it cannot bind the address; it has logged why.
+        if not server.started:
+            print(f"desk: could not start the server on {shown_host}:{port}", file=sys.stderr)
+            return 1
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
+        runtime.stop()
+        market.close()
+        log.info("server stopped")
+    return 0

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Annotated
 
 import platformdirs
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from desk.backend.feed import RandomWalk
 from desk.backend.market import Market, MarketConfig
@@ -18,6 +20,8 @@ from desk.backend.security import load_or_create_secret
 
 APP_NAME = "tokenomics-desk"
 DATABASE_FILE = "desk.db"
+# The token issuer rejects shorter keys: RFC 7518 asks for HS256 keys of at least 256 bits.
+MIN_SECRET_LENGTH = 32
 
 
 def default_data_dir() -> Path:
@@ -35,7 +39,13 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None,
                                      description="SQLAlchemy URL of the market database")
     server_url: str | None = Field(default=None, description="URL of a remote desk server")
-    secret_key: SecretStr | None = Field(default=None, description="JWT signing key of the server")
+    secret_key: SecretStr | None = Field(default=None,
+                                         description="JWT signing key of the server, "
+                                         f"at least {MIN_SECRET_LENGTH} characters")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="origins that browsers may call the server from, e.g. "
+        "http://localhost:5173; comma-separated or a JSON list in DESK_CORS_ORIGINS")
     token_lifetime_minutes: int = Field(default=480, ge=1, le=60 * 24 * 30,
                                         description="how long a login session lasts, in minutes")
     bcrypt_rounds: int = Field(default=12, ge=4, le=16,
@@ -53,6 +63,25 @@ class Settings(BaseSettings):
                                   description="seed of the simulated price feed (random if unset)")
     price_history_limit: int = Field(default=1000, ge=10, le=1_000_000,
                                      description="price points kept per asset for charts")
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_SECRET_LENGTH:
+            raise ValueError(
+                f"must be at least {MIN_SECRET_LENGTH} characters; generate one with "
+                "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'")
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [origin.strip() for origin in text.split(",") if origin.strip()]
+        return value
 
     @field_validator("grant_ai_tokens", "grant_btc")
     @classmethod

@@ -1,9 +1,16 @@
-"""Fixtures: a market on a real SQLite file, and backends (one trader's desk each) on it."""
+"""Fixtures: markets on real databases, and backends (one trader's desk each) on them.
+
+Every test that takes a market database runs on SQLite and on PostgreSQL (``database_kind``).
+Backends are local (in this process) or remote (``HttpBackend`` through a real ``desk serve``
+process, one per database kind and test module). ``market_url`` is the database of whichever
+market the test trades on, for audits and snapshots.
+"""
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +19,30 @@ from sqlalchemy.engine import make_url
 
 from desk.backend import Backend, LocalBackend, Market, MarketConfig
 from desk.backend.audit import audit
+from desk.backend.remote import HttpBackend
 from desk.backend.store import Database
 from tests.postgres import PostgresServer
+from tests.serving import ServerProcess
 from tests.support import PASSWORD, Clock, snapshot, unique_name
 
 SECRET = "test-signing-key-" + "x" * 32
-BACKEND_KINDS = ["local"]
+BACKEND_KINDS = ["local", "remote"]
 DATABASE_KINDS = ["sqlite", "postgresql"]
+
+# The server and the size of its log when a test started, to show what it logged if the
+# test fails.
+SERVER_LOG = pytest.StashKey[tuple[ServerProcess, int]]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None],
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.failed and SERVER_LOG in item.stash:
+        server, offset = item.stash[SERVER_LOG]
+        report.sections.append(("desk serve log", server.log_text(offset)))
+    return report
 
 
 @pytest.fixture(autouse=True)
@@ -56,7 +80,7 @@ def postgres() -> Iterator[PostgresServer]:
 
 @pytest.fixture(scope="session")
 def postgres_template(postgres: PostgresServer) -> Iterator[str]:
-    """A migrated and seeded PostgreSQL database that each test copies."""
+    """The name of a migrated and seeded PostgreSQL database that each test copies."""
     url = postgres.create()
     _seed(url)
     yield make_url(url).database or ""
@@ -64,9 +88,15 @@ def postgres_template(postgres: PostgresServer) -> Iterator[str]:
 
 
 @pytest.fixture(params=DATABASE_KINDS)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A freshly seeded market database of each kind, private to the test."""
-    if request.param == "sqlite":
+def database_kind(request: pytest.FixtureRequest) -> str:
+    kind: str = request.param
+    return kind
+
+
+@pytest.fixture
+def db_url(request: pytest.FixtureRequest, database_kind: str, tmp_path: Path) -> Iterator[str]:
+    """A freshly seeded market database of the test's kind, private to the test."""
+    if database_kind == "sqlite":
         path = tmp_path / "market.db"
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite:///{path}"
@@ -85,13 +115,104 @@ def market(db_url: str, clock: Clock) -> Iterator[Market]:
     market.close()
 
 
+class ServerPool:
+    """One ``desk serve`` per database kind, started on first use, stopped at the end."""
+
+    def __init__(self, request: pytest.FixtureRequest,
+                 tmp_path_factory: pytest.TempPathFactory) -> None:
+        self._request = request
+        self._tmp_path_factory = tmp_path_factory
+        self._servers: dict[str, ServerProcess] = {}
+        self._databases: list[str] = []
+
+    def get(self, kind: str) -> ServerProcess:
+        if kind not in self._servers:
+            folder = self._tmp_path_factory.mktemp(f"server-{kind}")
+            database_url = None
+            if kind == "postgresql":
+                postgres: PostgresServer = self._request.getfixturevalue("postgres")
+                database_url = postgres.create(
+                    template=self._request.getfixturevalue("postgres_template"))
+                self._databases.append(database_url)
+            server = ServerProcess(folder, database_url=database_url)
+            server.start()
+            self._servers[kind] = server
+        return self._servers[kind]
+
+    def close(self) -> None:
+        for server in self._servers.values():
+            server.stop()
+        if self._databases:
+            postgres: PostgresServer = self._request.getfixturevalue("postgres")
+            for url in self._databases:
+                postgres.drop(url)
+
+
+@pytest.fixture(scope="module")
+def server_pool(request: pytest.FixtureRequest,
+                tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPool]:
+    pool = ServerPool(request, tmp_path_factory)
+    yield pool
+    pool.close()
+
+
+@pytest.fixture(scope="module")
+def server_process(server_pool: ServerPool) -> ServerProcess:
+    """The module's ``desk serve`` on a SQLite file."""
+    return server_pool.get("sqlite")
+
+
+@pytest.fixture
+def server(server_pool: ServerPool, database_kind: str,
+           request: pytest.FixtureRequest) -> ServerProcess:
+    """Return the module's running server on the test's database kind.
+
+    Its log is shown if the test fails.
+    """
+    running = server_pool.get(database_kind)
+    request.node.stash[SERVER_LOG] = (running, running.log_size())
+    return running
+
+
 @pytest.fixture(params=BACKEND_KINDS)
-def connect(request: pytest.FixtureRequest, market: Market) -> Iterator[Callable[[], Backend]]:
-    """Return a factory of backends on one market; each is a desk nobody has logged in to."""
+def backend_kind(request: pytest.FixtureRequest) -> str:
+    kind: str = request.param
+    return kind
+
+
+@pytest.fixture
+def market_url(request: pytest.FixtureRequest, database_kind: str) -> str:
+    """Return the URL of the database that the test's backends trade on.
+
+    For a test that uses the server, directly or through remote backends, that is the
+    server's own database. (``database_kind`` is named here so that pytest parametrizes
+    the tests by it; the fixtures looked up below depend on it.)
+    """
+    remote = ("backend_kind" in request.fixturenames
+              and request.getfixturevalue("backend_kind") == "remote")
+    if remote or "server" in request.fixturenames:
+        server: ServerProcess = request.getfixturevalue("server")
+        return server.database_url
+    url: str = request.getfixturevalue("db_url")
+    return url
+
+
+@pytest.fixture
+def connect(request: pytest.FixtureRequest, backend_kind: str,
+            database_kind: str) -> Iterator[Callable[[], Backend]]:
+    """Return a factory of backends on one market; each is a desk nobody has logged in to.
+
+    The market is in this process or behind the server, on a database of ``database_kind``.
+    """
     opened: list[Backend] = []
+    make: Callable[[], Backend]
+    if backend_kind == "remote":
+        make = partial(HttpBackend, request.getfixturevalue("server").url)
+    else:
+        make = partial(LocalBackend, request.getfixturevalue("market"))
 
     def factory() -> Backend:
-        backend = LocalBackend(market)
+        backend = make()
         opened.append(backend)
         return backend
 
@@ -115,9 +236,9 @@ def trader(connect: Callable[[], Backend]) -> Callable[[], Backend]:
 
 
 @pytest.fixture
-def assert_audit(db_url: str) -> Iterator[Callable[[], None]]:
+def assert_audit(market_url: str) -> Iterator[Callable[[], None]]:
     """Return a function that fails the test if any market invariant is broken."""
-    database = Database(db_url)
+    database = Database(market_url)
 
     def check() -> None:
         failed = [check for check in audit(database) if not check.passed]
@@ -128,6 +249,6 @@ def assert_audit(db_url: str) -> Iterator[Callable[[], None]]:
 
 
 @pytest.fixture
-def market_rows(db_url: str) -> Callable[[], dict[str, list[tuple[Any, ...]]]]:
+def market_rows(market_url: str) -> Callable[[], dict[str, list[tuple[Any, ...]]]]:
     """Return a function that reads the market's users, balances, trades and ledger rows."""
-    return lambda: snapshot(db_url)
+    return lambda: snapshot(market_url)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from desk.backend import Backend, Market, MarketConfig
@@ -14,6 +15,12 @@ from desk.backend.events import BalanceEvent, Event, PriceEvent, TradeEvent, eve
 from desk.backend.feed import FeedRunner, RandomWalk
 from desk.backend.models import PricePoint
 from tests.conftest import SECRET
+
+
+@pytest.fixture
+def backend_kind() -> str:
+    """These tests subscribe to the in-process market's events, so they trade locally."""
+    return "local"
 
 
 def walk(market: Market, seed: int, steps: int, volatility: float = 0.01) -> list[list[object]]:

@@ -70,9 +70,15 @@ def _check_positive(number: Decimal, field: str, maximum: Decimal) -> None:
 
 
 def _places_of(number: Decimal) -> int:
-    exponent = number.normalize().as_tuple().exponent
+    # Counted from the digits: normalize() rounds under the default context, which turns a
+    # tiny value such as 1E-999999999 into 0, and so into 0 decimal places.
+    _, digits, exponent = number.as_tuple()
     assert isinstance(exponent, int)  # finite numbers only reach here
-    return max(0, -exponent)
+    significant = "".join(map(str, digits)).rstrip("0")
+    if not significant:
+        return 0
+    trailing_zeros = len(digits) - len(significant)
+    return max(0, -(exponent + trailing_zeros))
 
 
 def _check_places(number: Decimal, field: str, places: int, what: str) -> None:

@@ -1,0 +1,269 @@
+"""The HTTP backend: a trader's connection to a market served by ``desk serve``.
+
+Every call is one request over a single shared ``httpx.Client``. Errors come back as the same
+domain errors that the in-process backend raises, restored from the ``code`` of the server's
+error body, with the server's message. A server that cannot be reached raises
+``Unavailable``; no httpx exception leaves this module.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
+
+import httpx
+from pydantic import TypeAdapter, ValidationError
+
+from desk import __version__
+from desk.backend import schemas
+from desk.backend.errors import (
+    ERRORS_BY_CODE,
+    Conflict,
+    DeskError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    Unauthenticated,
+    Unavailable,
+)
+from desk.backend.interface import Backend, Number
+from desk.backend.money import parse_number
+from desk.backend.trading import check_trade_id
+
+log = logging.getLogger(__name__)
+
+# Seconds to wait for a connection, and for each read, write or pooled connection. Reads
+# wait longer because a request may queue behind other writers of the server's database.
+CONNECT_TIMEOUT = 5.0
+DEFAULT_TIMEOUT = 30.0
+
+# The class of an error body without a known ``code``, such as one from a proxy.
+_ERRORS_BY_STATUS: dict[int, type[DeskError]] = {
+    401: Unauthenticated,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    503: Unavailable,
+}
+
+ResultT = TypeVar("ResultT")
+
+
+class HttpBackend(Backend):
+    """A trader's session on a remote market, over HTTP.
+
+    ``base_url`` is the server's address, such as ``http://127.0.0.1:8000``. ``timeout`` is
+    the time in seconds that one read, write or wait for a pooled connection may take.
+    """
+
+    def __init__(self, base_url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        super().__init__()
+        self.base_url = _check_base_url(base_url)
+        self._client = httpx.Client(
+            base_url=self.base_url,
+            timeout=httpx.Timeout(timeout, connect=min(CONNECT_TIMEOUT, timeout)),
+            headers={"Accept": "application/json",
+                     "User-Agent": f"tokenomics-desk/{__version__}"},
+            follow_redirects=False,
+        )
+
+    @property
+    def location(self) -> str:
+        return f"server {self.base_url}"
+
+    def close(self) -> None:
+        super().close()
+        self._client.close()
+
+    def _login(self, username: str, password: str) -> schemas.Session:
+        body = {"username": username, "password": password}
+        return self._call("POST", "/api/auth/login", schemas.Session, body=body, auth=False)
+
+    def register(self, username: str, email: str, password: str) -> schemas.User:
+        body = {"username": username, "email": email, "password": password}
+        return self._call("POST", "/api/auth/register", schemas.User, body=body, auth=False)
+
+    def balances(self) -> schemas.Portfolio:
+        return self._call("GET", "/api/user/balance", schemas.Portfolio)
+
+    def ledger(self, limit: int = 50, cursor: str | None = None) -> schemas.LedgerPage:
+        params = _query(limit=limit, cursor=cursor)
+        return self._call("GET", "/api/user/ledger", schemas.LedgerPage, params=params)
+
+    def token_types(self) -> list[schemas.TokenInfo]:
+        return self._call("GET", "/api/tokens/types", list[schemas.TokenInfo], auth=False)
+
+    def create_offer(self, from_token: str, to_token: str, amount: Number,
+                     exchange_rate: Number) -> schemas.Trade:
+        body = {
+            "from_token": from_token,
+            "to_token": to_token,
+            "amount": _number_text(amount, "amount"),
+            "exchange_rate": _number_text(exchange_rate, "exchange_rate"),
+        }
+        return self._call("POST", "/api/trades/create", schemas.Trade, body=body)
+
+    def list_offers(self, from_token: str | None = None, to_token: str | None = None,
+                    mine: bool = False, limit: int = 50,
+                    cursor: str | None = None) -> schemas.TradePage:
+        params = _query(from_token=from_token, to_token=to_token, mine=mine, limit=limit,
+                        cursor=cursor)
+        return self._call("GET", "/api/trades/list", schemas.TradePage, params=params)
+
+    def execute_offer(self, trade_id: int) -> schemas.Trade:
+        return self._call("POST", "/api/trades/execute", schemas.Trade,
+                          body={"trade_id": check_trade_id(trade_id)})
+
+    def cancel_offer(self, trade_id: int) -> schemas.Trade:
+        return self._call("POST", "/api/trades/cancel", schemas.Trade,
+                          body={"trade_id": check_trade_id(trade_id)})
+
+    def history(self, limit: int = 50, cursor: str | None = None) -> schemas.TradePage:
+        params = _query(limit=limit, cursor=cursor)
+        return self._call("GET", "/api/trades/history", schemas.TradePage, params=params)
+
+    def prices(self) -> list[schemas.Price]:
+        return self._call("GET", "/api/market/prices", list[schemas.Price], auth=False)
+
+    def price_history(self, token_type: str, limit: int = 100) -> list[schemas.PricePoint]:
+        params = _query(token_type=token_type, limit=limit)
+        return self._call("GET", "/api/market/history", list[schemas.PricePoint],
+                          params=params, auth=False)
+
+    def convert(self, from_token: str, to_token: str, amount: Number) -> schemas.Conversion:
+        body = {
+            "from_token": from_token,
+            "to_token": to_token,
+            "amount": _number_text(amount, "amount"),
+        }
+        return self._call("POST", "/api/market/convert", schemas.Conversion, body=body)
+
+    def _call(self, method: str, path: str, result: type[ResultT], *,
+              body: Mapping[str, Any] | None = None,
+              params: Mapping[str, str] | None = None, auth: bool = True) -> ResultT:
+        """Send one request and return its body parsed as ``result``, or raise a DeskError."""
+        headers = {}
+        if auth and self._session is not None:
+            headers["Authorization"] = f"Bearer {self._session.access_token}"
+        content = None
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            content = _encode(body, method, path)
+        try:
+            response = self._client.request(method, path, content=content, params=params,
+                                             headers=headers)
+        except httpx.TimeoutException as error:
+            message = (f"cannot reach server at {self.base_url}: {method} {path} timed out "
+                       f"({type(error).__name__})")
+            if method == "POST":
+                message += "; it may still have been carried out, so check before retrying"
+            raise Unavailable(message) from None
+        except httpx.RequestError as error:
+            reason = str(error) or type(error).__name__
+            raise Unavailable(f"cannot reach server at {self.base_url}: {reason}") from None
+        if response.is_success:
+            return self._parse(response, result)
+        raise self._error(response)
+
+    def _parse(self, response: httpx.Response, result: type[ResultT]) -> ResultT:
+        try:
+            return cast(ResultT, _adapter(result).validate_json(response.content))
+        except ValidationError as error:
+            request = response.request
+            log.warning("invalid response to %s %s: %s", request.method, request.url.path,
+                        error)
+            raise DeskError(f"server at {self.base_url} sent an invalid response to "
+                            f"{request.method} {request.url.path}; is it a desk server "
+                            f"of version {__version__}?") from None
+
+    def _error(self, response: httpx.Response) -> DeskError:
+        """Rebuild the domain error that the server reported in an error response."""
+        status = response.status_code
+        request = response.request
+        body = _error_body(response)
+        detail = body.get("detail") if isinstance(body.get("detail"), str) else None
+        code = body.get("code")
+        # Without a detail from a desk server (a proxy's page, say), name the request instead.
+        fallback = (f"HTTP {status} {response.reason_phrase} from {request.method} "
+                    f"{self.base_url}{request.url.path}")
+
+        error_class = ERRORS_BY_CODE.get(code) if isinstance(code, str) else None
+        if error_class is None and status == 422:
+            error_class = InvalidInput
+        if error_class is InvalidInput:
+            field = body.get("field")
+            if not isinstance(field, str) or not field:
+                field = "request"
+            return InvalidInput(field, (detail or fallback).removeprefix(f"{field}: "))
+        if error_class is None:
+            error_class = _ERRORS_BY_STATUS.get(status)
+        if error_class is not None:
+            return error_class(detail or fallback)
+        if status >= 500:
+            reason = f": {detail}" if detail else ""
+            return DeskError(f"server at {self.base_url} failed on {request.method} "
+                             f"{request.url.path} with HTTP {status} "
+                             f"{response.reason_phrase}{reason}")
+        return DeskError(f"{detail} ({fallback})" if detail else fallback)
+
+
+# Validators of the result types, built once each; building one is slow.
+_ADAPTERS: dict[object, TypeAdapter[Any]] = {}
+
+
+def _adapter(result: Any) -> TypeAdapter[Any]:
+    adapter = _ADAPTERS.get(result)
+    if adapter is None:
+        adapter = _ADAPTERS[result] = TypeAdapter(result)
+    return adapter
+
+
+def _check_base_url(base_url: str) -> str:
+    text = base_url.strip().rstrip("/")
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise InvalidInput("server_url", f"{base_url!r} is not an http:// or https:// URL, "
+                           "such as http://127.0.0.1:8000")
+    return text
+
+
+def _query(**values: object) -> dict[str, str]:
+    """Build query parameters, leaving out the ones that are None or False."""
+    params = {}
+    for name, value in values.items():
+        if value is None or value is False:
+            continue
+        params[name] = "true" if value is True else str(value)
+    return params
+
+
+def _number_text(value: Number, field: str) -> str:
+    """Write an amount as the decimal string that the server parses exactly.
+
+    A float or any other type is rejected here with the in-process backend's error, because
+    JSON could not carry it as the caller meant it.
+    """
+    if isinstance(value, str):
+        return value
+    number = parse_number(value, field)
+    return str(number)
+
+
+def _encode(body: Mapping[str, Any], method: str, path: str) -> bytes:
+    try:
+        return json.dumps(body, allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError) as error:
+        raise InvalidInput("request", f"cannot send {method} {path} as JSON: {error}") from None
+
+
+def _error_body(response: httpx.Response) -> dict[str, Any]:
+    """Return the JSON object of an error response, or {} for any other body."""
+    try:
+        body = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return {}
+    return body if isinstance(body, dict) else {}
+

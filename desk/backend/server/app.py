@@ -1,0 +1,70 @@
+"""The FastAPI application of the REST server."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from desk import __version__
+from desk.backend.market import Market
+from desk.backend.server.access_log import AccessLogMiddleware
+from desk.backend.server.errors import install_error_handlers
+from desk.backend.server.routes import auth, health, trades, user
+from desk.backend.server.routes import market as market_routes
+
+DESCRIPTION = """\
+The marketplace of Tokenomics Desk: trade credits of AI providers peer to peer and convert
+them to and from Bitcoin at the market price.
+
+**Sessions.** Log in at `POST /api/auth/login` (or with the Authorize button) and send the
+token as `Authorization: Bearer <token>`. A missing, invalid or expired token is 401.
+
+**Amounts** are exact decimals. Responses write every amount, rate and price as a string
+(`"12.500000"`). Requests accept strings or JSON numbers; a JSON number is taken exactly as
+written, never rounded through a binary float.
+
+**Errors** are JSON objects: `detail` states what failed and on which value, `code` names the
+error (`invalid_input`, `unauthenticated`, `forbidden`, `not_found`, `conflict`,
+`insufficient_funds`, `unavailable`). A 422 also names the failed request field in `field`,
+and when the request does not match its schema, `errors` lists each problem.
+
+**Lists** are paginated: pass the `next_cursor` of one page as `cursor` to get the next;
+it is null on the last page.
+"""
+
+TAGS = [
+    {"name": "accounts", "description": "Register and log in."},
+    {"name": "holdings", "description": "The caller's balances and balance changes."},
+    {"name": "trades", "description": "Peer-to-peer offers between traders."},
+    {"name": "market", "description": "Token types, prices and conversion at market."},
+    {"name": "operations", "description": "Health of the server."},
+]
+
+
+def create_app(market: Market, *, cors_origins: Sequence[str] = ()) -> FastAPI:
+    """Build the REST API over ``market``; the caller opens the market and closes it."""
+    app = FastAPI(
+        title="Tokenomics Desk",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        docs_url="/docs",
+        redoc_url="/redoc",
+    )
+    app.state.market = market
+    install_error_handlers(app)
+    for module in (auth, user, trades, market_routes, health):
+        app.include_router(module.router)
+
+    if cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    # Added last, so it is the outermost of these and times every request in full.
+    app.add_middleware(AccessLogMiddleware)
+    return app

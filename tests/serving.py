@@ -1,0 +1,131 @@
+"""A real ``desk serve`` process for the tests that go over HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+SERVER_SECRET = "test-server-signing-key-" + "s" * 32
+ALLOWED_ORIGIN = "http://desk.example.com"
+HOST = "127.0.0.1"
+STARTUP_DEADLINE_SECONDS = 60.0
+STOP_DEADLINE_SECONDS = 15.0
+# Attempts to start on a free port, because another process may take the port between
+# probing it and the server binding it.
+START_ATTEMPTS = 3
+
+
+class ServerFailed(RuntimeError):
+    """The server process did not start, or exited early."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+def server_environment(data_dir: Path, secret_key: str | None = SERVER_SECRET) -> dict[str, str]:
+    """Return the environment of a server process: the caller's, minus every DESK_ setting,
+    plus a private data folder, a fast bcrypt cost, the CORS origin and ``secret_key``."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("DESK_")}
+    env.update({
+        "DESK_DATA_DIR": str(data_dir),
+        "DESK_BCRYPT_ROUNDS": "4",
+        "DESK_CORS_ORIGINS": ALLOWED_ORIGIN,
+        # Prices stay still during tests that read a price and then trade at it.
+        "DESK_FEED_INTERVAL_SECONDS": "3600",
+    })
+    if secret_key is not None:
+        env["DESK_SECRET_KEY"] = secret_key
+    return env
+
+
+class ServerProcess:
+    """``desk serve`` on a free loopback port, with its own log file.
+
+    The database is ``database_url``, by default a new SQLite file in ``folder``. Without
+    ``secret_key``, the server signs tokens with the key in its data folder.
+    """
+
+    def __init__(self, folder: Path, secret_key: str | None = SERVER_SECRET,
+                 database_url: str | None = None) -> None:
+        self.folder = folder
+        self.data_dir = folder / "data"
+        self.secret_key = secret_key
+        self.database_url = database_url or f"sqlite:///{folder / 'market.db'}"
+        self.log_path = folder / "server.log"
+        self.port = 0
+        self.url = ""
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start the server and wait until it reports healthy; raise ``ServerFailed`` if not."""
+        for attempt in range(1, START_ATTEMPTS + 1):
+            self.port = free_port()
+            self.url = f"http://{HOST}:{self.port}"
+            self._launch()
+            try:
+                self._wait_until_healthy()
+                return
+            except ServerFailed:
+                self.stop()
+                if attempt == START_ATTEMPTS:
+                    raise
+
+    def _launch(self) -> None:
+        command = [sys.executable, "-m", "desk", "serve", "--host", HOST,
+                   "--port", str(self.port), "--db", self.database_url]
+        with self.log_path.open("ab") as log:
+            # The folder as working directory keeps a developer's .env file out of the test.
+            self._process = subprocess.Popen(
+                command, cwd=self.folder, env=server_environment(self.data_dir, self.secret_key),
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+    def _wait_until_healthy(self) -> None:
+        assert self._process is not None
+        deadline = time.monotonic() + STARTUP_DEADLINE_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/api/health", timeout=1.0).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            try:
+                # Wait a little between polls, and notice at once if the server exited.
+                status = self._process.wait(timeout=0.05)
+            except subprocess.TimeoutExpired:
+                continue
+            raise ServerFailed(f"desk serve exited with status {status}:\n{self.log_text()}")
+        raise ServerFailed(f"desk serve was not healthy within {STARTUP_DEADLINE_SECONDS} s:\n"
+                           f"{self.log_text()}")
+
+    def stop(self) -> int | None:
+        """Stop the server with SIGTERM, as an operator would; return its exit status."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return None if process is None else process.returncode
+        process.send_signal(signal.SIGTERM)
+        try:
+            return process.wait(timeout=STOP_DEADLINE_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            return process.wait()
+
+    def log_size(self) -> int:
+        return self.log_path.stat().st_size if self.log_path.exists() else 0
+
+    def log_text(self, start: int = 0) -> str:
+        """Return the server's log from byte offset ``start`` on."""
+        if not self.log_path.exists():
+            return ""
+        with self.log_path.open("rb") as log:
+            log.seek(start)
+            return log.read().decode("utf-8", errors="replace")
