@@ -1,0 +1,188 @@
+"""Offers executed per second in-process on SQLite, against plain sqlite3 doing the same work.
+
+Two copies of one synthetic market, every trade an active offer, are opened side by side: one
+through ``Market.execute_offer``, one through ``bench.raw_sqlite``. Each run executes the next
+batch of offers on both, one transaction per offer, with the same takers; the order of the two
+alternates between runs so that a change in the machine's load falls on both. Both databases
+are audited afterwards, which also proves that the floor did the same writes.
+
+``python -m bench.execute --profile`` runs the market side once under pyinstrument
+(``pip install pyinstrument``) and prints where the time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import raw_sqlite, synthetic
+from bench.measure import summarize
+from bench.report import Result, format_number
+from desk.backend import Market
+from desk.backend.audit import audit
+from desk.backend.store import Database
+
+TITLE = "Executing offers in-process on SQLite"
+GOAL_RATIO = 0.25
+WARM_UP_OFFERS = 50
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How many runs, and how many offers each run executes on each database."""
+
+    runs: int
+    offers_per_run: int
+
+
+def plan_for(quick: bool) -> Plan:
+    return Plan(runs=3, offers_per_run=300) if quick else Plan(runs=7, offers_per_run=2000)
+
+
+@dataclass
+class Pair:
+    """The two copies of one market: the market's own stack, and plain sqlite3."""
+
+    market: Market
+    raw: raw_sqlite.sqlite3.Connection
+    market_path: Path
+    raw_path: Path
+    # (trade id, taker id) in execution order. Both sides execute the same list.
+    orders: list[tuple[int, int]]
+
+    def close(self) -> None:
+        self.market.close()
+        self.raw.close()
+
+
+def open_pair(folder: Path, offers: int, seed: int = 8) -> Pair:
+    """Build a market with ``offers`` active offers and open two copies of it."""
+    shape = synthetic.Shape(trades=offers, traders=200, active=1.0, completed=0.0,
+                            focus_share=0.0, seed=seed)
+    built = synthetic.build(folder / "template.db", shape, record_offers=True)
+    rng = random.Random(seed)
+    orders = []
+    for trade_id, creator in built.active_offers:
+        taker = rng.choice(built.traders)
+        while taker == creator:
+            taker = rng.choice(built.traders)
+        orders.append((trade_id, taker))
+    market_path, raw_path = folder / "market.db", folder / "sqlite.db"
+    shutil.copyfile(built.path, market_path)
+    shutil.copyfile(built.path, raw_path)
+    market = Market(Database(f"sqlite:///{market_path}"), synthetic.market_config())
+    return Pair(market, raw_sqlite.connect(str(raw_path)), market_path, raw_path, orders)
+
+
+def market_batch(pair: Pair, orders: list[tuple[int, int]]) -> Callable[[], None]:
+    def execute() -> None:
+        for trade_id, taker in orders:
+            pair.market.execute_offer(taker, trade_id)
+    return execute
+
+
+def raw_batch(pair: Pair, orders: list[tuple[int, int]]) -> Callable[[], None]:
+    def execute() -> None:
+        for trade_id, taker in orders:
+            raw_sqlite.execute_offer(pair.raw, taker, trade_id)
+    return execute
+
+
+def offers_per_second(batch: Callable[[], None], count: int) -> float:
+    start = time.perf_counter()
+    batch()
+    return count / (time.perf_counter() - start)
+
+
+def check_audits(pair: Pair) -> None:
+    """Raise if either database breaks a market invariant after the runs."""
+    for path in (pair.market_path, pair.raw_path):
+        database = Database(f"sqlite:///{path}")
+        try:
+            failed = [check for check in audit(database) if not check.passed]
+        finally:
+            database.dispose()
+        if failed:
+            details = "; ".join(f"{check.name}: {check.problems[:3]}" for check in failed)
+            raise AssertionError(f"audit of {path.name} failed after the benchmark: {details}")
+
+
+def run(quick: bool) -> list[Result]:
+    plan = plan_for(quick)
+    with tempfile.TemporaryDirectory(prefix="bench-execute-") as folder:
+        pair = open_pair(Path(folder), WARM_UP_OFFERS + plan.runs * plan.offers_per_run)
+        try:
+            warm_up = pair.orders[:WARM_UP_OFFERS]
+            market_batch(pair, warm_up)()
+            raw_batch(pair, warm_up)()
+            market_rates, raw_rates = [], []
+            for index in range(plan.runs):
+                start = WARM_UP_OFFERS + index * plan.offers_per_run
+                orders = pair.orders[start:start + plan.offers_per_run]
+                sides = [(market_batch(pair, orders), market_rates),
+                         (raw_batch(pair, orders), raw_rates)]
+                if index % 2:
+                    sides.reverse()
+                for batch, rates in sides:
+                    rates.append(offers_per_second(batch, len(orders)))
+        finally:
+            pair.close()
+        check_audits(pair)
+
+    market, floor = summarize(market_rates), summarize(raw_rates)
+    ratio = market.median / floor.median
+    return [
+        Result(
+            name="offers executed per second, Market.execute_offer",
+            value=market.median,
+            unit="offers/s",
+            baseline_name="plain sqlite3, same statements",
+            baseline_value=floor.median,
+            ratio=ratio,
+            goal=f"ratio ≥ {GOAL_RATIO}",
+            met=ratio >= GOAL_RATIO,
+            spread=f"{market.spread(format_number)}; floor {floor.spread(format_number)}",
+            note=(f"{plan.offers_per_run:,} offers per run, one transaction each, one thread; "
+                  "WAL, synchronous=NORMAL on both; both databases audited clean afterwards"),
+        ),
+    ]
+
+
+def profile(offers: int) -> None:
+    """Execute ``offers`` offers through the market under pyinstrument and print the profile."""
+    from pyinstrument import Profiler
+
+    with tempfile.TemporaryDirectory(prefix="bench-execute-") as folder:
+        pair = open_pair(Path(folder), WARM_UP_OFFERS + offers)
+        try:
+            market_batch(pair, pair.orders[:WARM_UP_OFFERS])()
+            profiler = Profiler(interval=0.0002)
+            with profiler:
+                market_batch(pair, pair.orders[WARM_UP_OFFERS:])()
+        finally:
+            pair.close()
+    print(profiler.output_text(unicode=True, color=False, show_all=False))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", action="store_true",
+                        help="profile the market side with pyinstrument instead of measuring")
+    parser.add_argument("--offers", type=int, default=2000,
+                        help="offers to execute under the profiler (default: 2000)")
+    arguments = parser.parse_args()
+    if arguments.profile:
+        profile(arguments.offers)
+        return
+    for result in run(quick=True):
+        print(result)
+
+
+if __name__ == "__main__":
+    main()
