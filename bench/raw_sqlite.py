@@ -27,10 +27,11 @@ CLOSE_TRADE = (
     "UPDATE trades SET status=?, completed_at=?, executor_id=? "
     "WHERE trades.id = ? AND trades.status = ?"
 )
+_BALANCE_KEY = "balances.user_id = ? AND balances.token_type = ?"
 READ_BALANCES = (
     "SELECT balances.user_id, balances.token_type, balances.balance, balances.held \n"
-    "FROM balances \nWHERE (balances.user_id, balances.token_type) IN "
-    "(VALUES (?, ?), (?, ?), (?, ?), (?, ?)) ORDER BY balances.user_id, balances.token_type"
+    f"FROM balances \nWHERE {' OR '.join([_BALANCE_KEY] * 4)} "
+    "ORDER BY balances.user_id, balances.token_type"
 )
 UPDATE_BALANCE = (
     "UPDATE balances SET balance=?, held=? "

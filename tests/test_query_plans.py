@@ -20,7 +20,7 @@ from sqlalchemy import event
 
 from desk.backend import Market
 from desk.backend.pagination import encode_cursor
-from tests.support import START
+from tests.support import PASSWORD, START, unique_name
 
 BUSY_TABLES = ("trades", "ledger_entries", "balances")
 
@@ -104,3 +104,19 @@ def test_page_uses_index_in_order(market: Market, case: str, call: Callable[[Mar
         assert "TEMP B-TREE" not in text, f"{case}: sorts in a temporary B-tree\n{text}"
         assert not full_scans(plan), f"{case}: full scan\n{text}"
 
+
+def test_execution_reads_through_indexes(market: Market) -> None:
+    creator, taker = (market.register(name, f"{name}@example.com", PASSWORD).id
+                      for name in (unique_name("maker"), unique_name("taker")))
+    offer = market.create_offer(creator, "OpenAI", "Anthropic", "10", "0.8")
+
+    plans = plans_of(market, lambda: market.execute_offer(taker, offer.id))
+
+    for table in BUSY_TABLES:
+        assert any(table in statement for statement, _plan in plans), f"no {table}: {plans}"
+    for statement, plan in plans:
+        text = "\n".join(plan)
+        assert not full_scans(plan), f"full scan\n{statement}\n{text}"
+        # Sorting the few balance rows of one execution in a temporary B-tree costs little.
+        if "balances" not in statement:
+            assert "TEMP B-TREE" not in text, f"sorts\n{statement}\n{text}"
