@@ -2,11 +2,11 @@
 
 This module imports nothing of the desk, so that its memory figure is plain Python and SQLite.
 Each execution is one ``BEGIN IMMEDIATE`` transaction with the statements that
-``desk.backend.trading.execute_offer`` sends, in the same order, captured from SQLAlchemy's
-output: read the trade, close it, read the four balance rows in key order, update them, and
-insert four ledger entries. The market also reads the closed trade back to return it; that
-read is market overhead and is left out here. The checks (own offer, status, funds) are the
-market's, done with integers.
+``desk.backend.trading.execute_offer`` sends, in the same order, as SQLAlchemy renders them:
+close the trade and read it back in one guarded UPDATE ... RETURNING, read the four balance
+rows in key order, update them, and insert four ledger entries.
+tests/test_bench_support.py checks that the two lists stay the same. The checks (own offer,
+status, funds) are the market's, done with integers.
 """
 
 from __future__ import annotations
@@ -18,15 +18,13 @@ from decimal import ROUND_DOWN, Decimal, localcontext
 PLACES = {"OpenAI": 6, "Anthropic": 6, "Google": 6, "Cohere": 6, "Mistral": 6, "BTC": 8}
 BUSY_TIMEOUT_SECONDS = 30
 
-READ_TRADE = (
-    "SELECT trades.id, trades.creator_id, trades.from_token, trades.to_token, trades.amount, "
-    "trades.exchange_rate, trades.status, trades.created_at, trades.completed_at, "
-    "trades.executor_id \nFROM trades \nWHERE trades.id = ?"
-)
-CLOSE_TRADE = (
+TAKE_TRADE = (
     "UPDATE trades SET status=?, completed_at=?, executor_id=? "
-    "WHERE trades.id = ? AND trades.status = ?"
+    "WHERE trades.id = ? AND trades.status = ? AND trades.creator_id != ? "
+    "RETURNING id, creator_id, from_token, to_token, amount, exchange_rate, status, "
+    "created_at, completed_at, executor_id"
 )
+READ_TRADE = "SELECT creator_id, status FROM trades WHERE id = ?"
 _BALANCE_KEY = "balances.user_id = ? AND balances.token_type = ?"
 READ_BALANCES = (
     "SELECT balances.user_id, balances.token_type, balances.balance, balances.held \n"
@@ -79,17 +77,11 @@ def execute_offer(connection: sqlite3.Connection, taker: int, trade_id: int) -> 
 
 
 def _execute(connection: sqlite3.Connection, taker: int, trade_id: int, now: str) -> None:
-    trade = connection.execute(READ_TRADE, (trade_id,)).fetchone()
+    parameters = ("completed", now, taker, trade_id, "active", taker)
+    trade = connection.execute(TAKE_TRADE, parameters).fetchone()
     if trade is None:
-        raise ExecutionFailed(f"trade {trade_id} not found")
-    _id, creator, from_token, to_token, amount, rate, status = trade[:7]
-    if creator == taker:
-        raise ExecutionFailed(f"trade {trade_id} is the taker's own offer")
-    if status != "active":
-        raise ExecutionFailed(f"trade {trade_id} is {status}")
-    closed = connection.execute(CLOSE_TRADE, ("completed", now, taker, trade_id, "active"))
-    if closed.rowcount != 1:
-        raise ExecutionFailed(f"trade {trade_id} is no longer active")
+        raise ExecutionFailed(_why_not_taken(connection, taker, trade_id))
+    _id, creator, from_token, to_token, amount, rate = trade[:6]
 
     paid = payment(amount, rate, from_token, to_token)
     changes = {
@@ -118,3 +110,13 @@ def _execute(connection: sqlite3.Connection, taker: int, trade_id: int, now: str
         (creator, from_token, -amount, "trade_sold", reference, now),
         (taker, from_token, amount, "trade_bought", reference, now),
     ])
+
+
+def _why_not_taken(connection: sqlite3.Connection, taker: int, trade_id: int) -> str:
+    row = connection.execute(READ_TRADE, (trade_id,)).fetchone()
+    if row is None:
+        return f"trade {trade_id} not found"
+    creator, status = row
+    if creator == taker:
+        return f"trade {trade_id} is the taker's own offer"
+    return f"trade {trade_id} is {status}"
