@@ -6,7 +6,9 @@ baseline's name or its value). ``as_result`` turns both into ``Result``.
 
 The page docs/benchmarks.md keeps one block per benchmark module between two HTML comments,
 ``<!-- bench:begin NAME -->`` and ``<!-- bench:end NAME -->``. A run rewrites only the blocks
-of the modules it ran, so hand-written text and other modules' figures stay as they are.
+of the modules it ran, so hand-written text and other modules' figures stay as they are. A
+module's first block goes before the comment ``<!-- bench:new-blocks -->``, or at the end of
+the page if that comment is missing.
 """
 
 from __future__ import annotations
@@ -201,6 +203,7 @@ def render_section(key: str, title: str, results: Sequence[Result], machine: Mac
     return "\n".join(lines)
 
 
+NEW_BLOCKS = "<!-- bench:new-blocks -->"
 PAGE_HEADER = """# Benchmarks
 
 Written by `python -m bench` (see bench/__main__.py). Every figure is the median of repeated
@@ -221,6 +224,8 @@ def update_page(path: Path, sections: Mapping[str, str]) -> None:
         )
         if pattern.search(text):
             text = pattern.sub(lambda _match, s=section: s, text, count=1)
+        elif NEW_BLOCKS in text:
+            text = text.replace(NEW_BLOCKS, f"{section}\n\n{NEW_BLOCKS}", 1)
         else:
             text = text.rstrip("\n") + "\n\n" + section + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -111,7 +111,7 @@ def test_page_update_keeps_other_blocks(tmp_path: Path) -> None:
         "# Benchmarks\n\nHand-written intro.\n\n"
         "<!-- bench:begin execute -->\nold execute\n<!-- bench:end execute -->\n\n"
         "<!-- bench:begin desk_startup -->\ndesk figures\n<!-- bench:end desk_startup -->\n\n"
-        "## Fixes\n\nHand-written notes.\n",
+        "<!-- bench:new-blocks -->\n\n## Fixes\n\nHand-written notes.\n",
         encoding="utf-8",
     )
     update_page(page, {
@@ -125,6 +125,7 @@ def test_page_update_keeps_other_blocks(tmp_path: Path) -> None:
     assert "Hand-written intro." in text
     assert "Hand-written notes." in text
     assert text.count("<!-- bench:begin growth -->") == 1
+    assert text.index("<!-- bench:end growth -->") < text.index("## Fixes")
 
 
 def test_command_skips_missing_module(monkeypatch: pytest.MonkeyPatch,
