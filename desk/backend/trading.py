@@ -133,10 +133,10 @@ def execute_offer(database: Database, now: datetime, user_id: int,
                   trade_id: object) -> schemas.Trade:
     """Take an active offer of another trader in one transaction.
 
-    Exactly one of any number of concurrent executions succeeds: the status change is guarded
-    by ``status = 'active'`` and runs under a lock (the immediate write lock on SQLite, the
-    row lock that the UPDATE takes on PostgreSQL), so a second taker finds it completed. The
-    trade row is locked before the balance rows, as before any balance change.
+    Exactly one of any number of concurrent executions succeeds. The status change is guarded
+    by ``status = 'active'`` and runs under a lock: the immediate write lock on SQLite, the
+    row lock that the UPDATE takes on PostgreSQL. A second taker therefore finds the offer
+    completed. The trade row is locked before the balance rows.
     """
     trade_id = check_trade_id(trade_id)
     with database.write() as connection:
@@ -258,7 +258,7 @@ def _take(connection: Connection, trade_id: int, taker_id: int, now: datetime) -
     """Close an active offer of another trader as completed by ``taker_id``; return its row.
 
     One guarded UPDATE checks and closes the offer. Only when it changes nothing is the trade
-    read, to raise the error that says why: not found, the taker's own, or no longer active.
+    read, to raise the error that explains why: not found, the taker's own, or not active.
     """
     parameters = {"trade_id": trade_id, "taker_id": taker_id, "closed_at": now}
     row = connection.execute(_TAKE_TRADE, parameters).one_or_none()
