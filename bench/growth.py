@@ -163,6 +163,7 @@ def run(quick: bool) -> list[Result]:
                 goal=f"ratio ≤ {GOAL_RATIO:g}",
                 met=ratio <= GOAL_RATIO,
                 spread=cost.spread(format_number),
-                note=f"{plan.calls_per_run} calls per run",
+                note=f"{'an empty page' if 'none on offer' in name else '50 rows'}, "
+                     f"{plan.calls_per_run} calls per run",
             ))
     return results
