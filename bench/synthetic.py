@@ -5,7 +5,7 @@ this module writes the rows that those calls would have written, with the market
 and seed data. The result audits clean (``desk.backend.audit``): every trader's starting
 balance is an issuance entry, every completed trade has its four ledger entries, every hold
 equals the creator's active offers, and every balance equals the sum of its ledger entries.
-tests/test_bench_synthetic.py runs the audit on a small one.
+tests/test_bench_support.py runs the audit on a small one.
 
 Amounts, rates and payments are exact integers: a rate is ``numerator / 10**places``, so the
 payment in smallest units is one integer division that rounds down, as the market rounds.
@@ -30,8 +30,9 @@ START = datetime(2026, 1, 1, tzinfo=UTC)
 # Rows generated and inserted at a time, to bound the memory that building takes.
 CHUNK = 50_000
 
-# Each trader's starting balance: a billion of each AI token and ten thousand BTC, far more than
-# any number of synthetic trades can spend, so that no balance or hold can go negative.
+# Each trader's starting balance: a billion of each AI token and ten thousand BTC. A trade moves
+# under 101 tokens and pays under 202 tokens or 0.000202 BTC, so even a trader in every one
+# of a few million trades can go negative in no balance or hold.
 GRANT = {**{token: 10**9 * 10 ** PLACES[token] for token in AI_TOKENS}, BTC: 10**4 * 10**8}
 
 # Relative weights of the pairs of an offer. One pair is popular, as on a real market, so
