@@ -2,9 +2,10 @@
 
 Two copies of one synthetic market, every trade an active offer, are opened side by side: one
 through ``Market.execute_offer``, one through ``bench.raw_sqlite``. Each run executes the next
-batch of offers on both, one transaction per offer, with the same takers; the order of the two
-alternates between runs so that a change in the machine's load falls on both. Both databases
-are audited afterwards, which also proves that the floor did the same writes.
+batch of offers on both, one transaction per offer, with the same takers. The order of the two
+alternates between runs, so that a change in the machine's load falls on both. Both databases
+are audited afterwards, which also checks that the floor wrote every balance change and
+ledger entry that the market writes.
 
 ``python -m bench.execute --profile`` runs the market side once under pyinstrument
 (``pip install pyinstrument``) and prints where the time goes. ``--side market|sqlite`` only

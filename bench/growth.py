@@ -4,7 +4,7 @@ For each size a synthetic market (``bench.synthetic``) is built in a temporary f
 opened through ``Market``. Each page is then read repeatedly through the market's own
 methods, at every size in turn, and its cost is compared with the cost of the same page on
 the smallest market. With indexes and cursor pagination a page costs about the same
-however many rows there are; the goal is at most twice the cost on the smallest market.
+however many rows there are. The goal is at most twice the cost on the smallest market.
 
 The pages compared hold the same number of rows at every size: the filters and the focus
 trader were chosen so that even the smallest market fills a 50-row page, except the book

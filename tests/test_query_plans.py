@@ -1,8 +1,8 @@
 """Query plans on SQLite: every page and every step of an execution reads through an index.
 
 The statements are the ones the market really sends: each case calls a ``Market`` method and
-records the SQL and parameters that reach the sqlite3 cursor, then asks SQLite for the plan
-with ``EXPLAIN QUERY PLAN``. A page must come out of an index already in its order, so that
+records the SQL and parameters that reach the sqlite3 cursor, then reads SQLite's plan with
+``EXPLAIN QUERY PLAN``. A page must come out of an index already in its order, so that
 its cost does not grow with the table: no temporary B-tree for ORDER BY and no full SCAN of
 trades or ledger_entries. Plans do not depend on the rows here, since nothing runs ANALYZE.
 """
