@@ -9,12 +9,18 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from desk.backend import Market, MarketConfig
 from desk.backend.audit import audit
 from desk.backend.models import Base
-from desk.backend.schema import current_revision, downgrade, head_revision, upgrade
+from desk.backend.schema import (
+    INITIAL_REVISION,
+    current_revision,
+    downgrade,
+    head_revision,
+    upgrade,
+)
 from desk.backend.store import Database
 from tests.conftest import DATABASE_KINDS, SECRET
 from tests.postgres import PostgresServer
@@ -82,7 +88,10 @@ def test_models_match_migrations(empty_database: Database) -> None:
 
 
 def test_unversioned_schema_is_adopted(empty_database: Database) -> None:
-    Base.metadata.create_all(empty_database.engine)
+    # A database made before migrations existed: the first revision's tables, no version.
+    upgrade(empty_database, INITIAL_REVISION)
+    with empty_database.write() as connection:
+        connection.execute(text("DROP TABLE alembic_version"))
     upgrade(empty_database)
     assert revision(empty_database) == head_revision()
     assert tables(empty_database) == TABLES

@@ -111,8 +111,12 @@ class Trade(Base):
         CheckConstraint("status IN ('active', 'completed', 'cancelled')", name="status"),
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("from_token <> to_token", name="distinct_tokens"),
+        # The book, oldest first: whole, by pair, by either side alone, and one creator's.
+        # Without its own index a one-side filter walks the whole book when it matches little.
         Index("ix_trades_book", "status", "id"),
         Index("ix_trades_book_pair", "status", "from_token", "to_token", "id"),
+        Index("ix_trades_book_from", "status", "from_token", "id"),
+        Index("ix_trades_book_to", "status", "to_token", "id"),
         Index("ix_trades_creator_book", "creator_id", "status", "id"),
         Index("ix_trades_creator_closed", "creator_id", "completed_at", "id"),
         Index("ix_trades_executor_closed", "executor_id", "completed_at", "id"),

@@ -6,7 +6,17 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, insert, literal, select, tuple_, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    Select,
+    bindparam,
+    insert,
+    literal,
+    select,
+    tuple_,
+    update,
+)
 
 from desk.backend import schemas
 from desk.backend.errors import Conflict, Forbidden, InsufficientFunds, InvalidInput, NotFound
@@ -30,6 +40,27 @@ from desk.backend.pagination import (
     encode_cursor,
 )
 from desk.backend.store import Database
+
+# Statements built once, because building a statement and its cache key on every call was a
+# large part of the cost of executing an offer.
+_TRADE_BY_ID = select(Trade).where(Trade.id == bindparam("trade_id"))
+_LOCK_TRADE = _TRADE_BY_ID.with_for_update()
+# Checks and closes an offer in one statement: it matches only an active offer of someone
+# other than the taker, and returns the closed row.
+_TAKE_TRADE = (
+    update(Trade)
+    .where(Trade.id == bindparam("trade_id"), Trade.status == "active",
+           Trade.creator_id != bindparam("taker_id"))
+    .values(status="completed", completed_at=bindparam("closed_at"),
+            executor_id=bindparam("taker_id"))
+    .returning(*Trade.__table__.columns)
+)
+_CANCEL_TRADE = (
+    update(Trade)
+    .where(Trade.id == bindparam("trade_id"), Trade.status == "active")
+    .values(status="cancelled", completed_at=bindparam("closed_at"))
+    .returning(*Trade.__table__.columns)
+)
 
 
 def payment_for(amount: Decimal, exchange_rate: Decimal, to_token: str) -> Decimal:
@@ -102,17 +133,14 @@ def execute_offer(database: Database, now: datetime, user_id: int,
                   trade_id: object) -> schemas.Trade:
     """Take an active offer of another trader in one transaction.
 
-    Exactly one of any number of concurrent executions succeeds: the trade row is locked
-    (``FOR UPDATE`` on PostgreSQL, the immediate write lock on SQLite) and the status change
-    is also guarded by ``status = 'active'``, so a second taker finds it completed.
+    Exactly one of any number of concurrent executions succeeds. The status change is guarded
+    by ``status = 'active'`` and runs under a lock: the immediate write lock on SQLite, the
+    row lock that the UPDATE takes on PostgreSQL. A second taker therefore finds the offer
+    completed. The trade row is locked before the balance rows.
     """
     trade_id = check_trade_id(trade_id)
     with database.write() as connection:
-        trade = _lock(connection, trade_id)
-        if trade.creator_id == user_id:
-            raise Forbidden(f"trade {trade_id} is your own offer; cancel it instead")
-        _require_active(trade)
-        _close(connection, trade_id, "completed", now, executor_id=user_id)
+        trade = _take(connection, trade_id, user_id, now)
 
         amount = trade.amount
         payment = to_minor(
@@ -136,7 +164,7 @@ def execute_offer(database: Database, now: datetime, user_id: int,
                 f"{format_amount(shortfall.required, asset)} {asset} and you have "
                 f"{format_amount(shortfall.available, asset)} {asset} available"
             ) from None
-        return trade_model(_load(connection, trade_id))
+        return trade_model(trade)
 
 
 def cancel_offer(database: Database, now: datetime, user_id: int,
@@ -148,10 +176,10 @@ def cancel_offer(database: Database, now: datetime, user_id: int,
         if trade.creator_id != user_id:
             raise Forbidden(f"trade {trade_id} is not your offer; only its creator can cancel it")
         _require_active(trade)
-        _close(connection, trade_id, "cancelled", now)
+        closed = _cancel(connection, trade_id, now)
         release = Change(user_id, trade.from_token, held=-trade.amount, reason="offer")
         apply_changes(connection, [release], f"trade:{trade_id}", now)
-        return trade_model(_load(connection, trade_id))
+        return trade_model(closed)
 
 
 def list_offers(
@@ -216,16 +244,31 @@ def _closed(side: Any, before: tuple[datetime, int] | None, limit: int) -> Selec
 
 
 def _lock(connection: Connection, trade_id: int) -> Row[Any]:
-    row = connection.execute(
-        select(Trade).where(Trade.id == trade_id).with_for_update()
-    ).one_or_none()
+    row = connection.execute(_LOCK_TRADE, {"trade_id": trade_id}).one_or_none()
     if row is None:
         raise NotFound(f"trade {trade_id} not found")
     return row
 
 
 def _load(connection: Connection, trade_id: int) -> Row[Any]:
-    return connection.execute(select(Trade).where(Trade.id == trade_id)).one()
+    return connection.execute(_TRADE_BY_ID, {"trade_id": trade_id}).one()
+
+
+def _take(connection: Connection, trade_id: int, taker_id: int, now: datetime) -> Row[Any]:
+    """Close an active offer of another trader as completed by ``taker_id``; return its row.
+
+    One guarded UPDATE checks and closes the offer. Only when it changes nothing is the trade
+    read, to raise the error that explains why: not found, the taker's own, or not active.
+    """
+    parameters = {"trade_id": trade_id, "taker_id": taker_id, "closed_at": now}
+    row = connection.execute(_TAKE_TRADE, parameters).one_or_none()
+    if row is not None:
+        return row
+    trade = _lock(connection, trade_id)
+    if trade.creator_id == taker_id:
+        raise Forbidden(f"trade {trade_id} is your own offer; cancel it instead")
+    _require_active(trade)
+    raise Conflict(f"trade {trade_id} is no longer active")
 
 
 def _require_active(trade: Row[Any]) -> None:
@@ -233,12 +276,9 @@ def _require_active(trade: Row[Any]) -> None:
         raise Conflict(f"trade {trade.id} is {trade.status}, no longer active")
 
 
-def _close(connection: Connection, trade_id: int, status: str, now: datetime,
-           executor_id: int | None = None) -> None:
-    result = connection.execute(
-        update(Trade)
-        .where(Trade.id == trade_id, Trade.status == "active")
-        .values(status=status, completed_at=now, executor_id=executor_id)
-    )
-    if result.rowcount != 1:
+def _cancel(connection: Connection, trade_id: int, now: datetime) -> Row[Any]:
+    parameters = {"trade_id": trade_id, "closed_at": now}
+    row = connection.execute(_CANCEL_TRADE, parameters).one_or_none()
+    if row is None:
         raise Conflict(f"trade {trade_id} is no longer active")
+    return row
