@@ -5,14 +5,17 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import platformdirs
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from desk.backend.market import MarketConfig
 from desk.backend.money import AI_TOKENS, BTC, PLACES, round_down
-from desk.backend.security import load_or_create_secret
+
+if TYPE_CHECKING:
+    # The market pulls in SQLAlchemy; the desk imports settings before its first screen.
+    from desk.backend.market import MarketConfig
 
 APP_NAME = "tokenomics-desk"
 DATABASE_FILE = "desk.db"
@@ -57,11 +60,15 @@ class Settings(BaseSettings):
 
     def signing_key(self) -> str:
         """Return the configured signing key, else the one kept in the data folder."""
+        from desk.backend.security import load_or_create_secret
+
         if self.secret_key is not None:
             return self.secret_key.get_secret_value()
         return load_or_create_secret(self.data_dir)
 
     def market_config(self) -> MarketConfig:
+        from desk.backend.market import MarketConfig
+
         grant = {token: self.grant_ai_tokens for token in AI_TOKENS}
         grant[BTC] = self.grant_btc
         return MarketConfig(
