@@ -5,14 +5,18 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
-from sqlalchemy.exc import SQLAlchemyError
 
 from desk import __version__
 from desk.backend.errors import DeskError
 from desk.settings import Settings
+
+if TYPE_CHECKING:
+    from desk.backend.interface import Backend
 
 log = logging.getLogger("desk")
 
@@ -63,7 +67,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DeskError as error:
         print(f"desk: {error.message}", file=sys.stderr)
         return 1
-    except SQLAlchemyError as error:
+    except Exception as error:
+        # SQLAlchemy is imported only once a command opens a database.
+        from sqlalchemy.exc import SQLAlchemyError
+
+        if not isinstance(error, SQLAlchemyError):
+            raise
         print(f"desk: database error: {error.__class__.__name__}: {error}", file=sys.stderr)
         return 1
 
@@ -86,6 +95,53 @@ def init_db(settings: Settings, url: str | None, *, demo: bool) -> int:
 
 
 def open_desk(settings: Settings, args: argparse.Namespace) -> int:
-    print("desk: the trading desk is not built yet; use 'desk init-db' to prepare a database.",
-          file=sys.stderr)
-    return 3
+    """Run the desk on the embedded database, ``--db URL`` or ``--server URL``.
+
+    Only the settings and Textual are loaded before the login screen appears; the market (and
+    with it SQLAlchemy) is opened in a worker thread by the function given to the app.
+    """
+    from desk.app import DeskApp
+
+    server_url = args.server or (None if args.db else settings.server_url)
+    closers: list[Callable[[], None]] = []
+    if server_url:
+        try:
+            # The HTTP backend ships with the REST server; a build without it cannot go remote.
+            from desk.backend.remote import HttpBackend
+        except ImportError as error:
+            print(f"desk: --server needs the HTTP backend (desk.backend.remote), which this "
+                  f"installation lacks: {error}", file=sys.stderr)
+            return 1
+
+        def open_backend() -> Backend:
+            return HttpBackend(server_url)
+
+        location = f"server {server_url}"
+    else:
+        database_url = args.db or settings.database()
+
+        def open_backend() -> Backend:
+            from desk.backend.local import LocalBackend
+            from desk.backend.market import Market
+
+            market = Market.open(database_url, settings.market_config())
+            closers.append(market.close)
+            return LocalBackend(market)
+
+        location = f"database {database_url}"
+
+    app = DeskApp(open_backend, location=location)
+    # Textual draws on the terminal; log records go to its devtools log instead of stderr.
+    from textual.logging import TextualHandler
+
+    root = logging.getLogger()
+    saved_handlers = root.handlers[:]
+    root.handlers = [TextualHandler()]
+    try:
+        app.run()
+    finally:
+        root.handlers = saved_handlers
+        app.close_backend()
+        for close in closers:
+            close()
+    return app.return_code or 0
