@@ -81,7 +81,8 @@ def _section_screen(name: str) -> Screen[Any]:
 class DeskApp(App[None]):
     """The trading desk over one backend; see the module docstring for its keys."""
 
-    CSS_PATH = "desk.tcss"
+    # An absolute path, so that subclasses defined elsewhere (in tests) find it too.
+    CSS_PATH = Path(__file__).with_name("desk.tcss")
     TITLE = "Tokenomics Desk"
     DEFAULT_MODE = "login"
     MODES: ClassVar[dict[str, Any]] = {"login": LoginScreen}
@@ -275,15 +276,15 @@ class DeskApp(App[None]):
             if self.username:
                 self._end_session(f"{error.message}")
             else:
-                self.notify(error.message, title=title or "Not logged in", severity="error")
+                self.notify(error.message, title=title or "Not logged in", severity="error", markup=False)
         elif isinstance(error, Unavailable):
             self.connection_lost(error.message)
         elif isinstance(error, DeskError):
-            self.notify(error.message, title=title or "Request failed", severity="error")
+            self.notify(error.message, title=title or "Request failed", severity="error", markup=False)
         else:
             self.log.error("unexpected error in a backend call", error=repr(error))
             text = f"{type(error).__name__}: {error}" if error else "unknown error"
-            self.notify(f"Unexpected error: {text}", title=title or "Error", severity="error")
+            self.notify(f"Unexpected error: {text}", title=title or "Error", severity="error", markup=False)
 
     def connection_lost(self, reason: str) -> None:
         """Show the connection banner and try the market again after a delay."""

@@ -122,7 +122,7 @@ class HistoryScreen(DeskScreen):
     def compose_body(self) -> ComposeResult:
         yield Static("Closed trades", classes="section-title")
         yield DataView(TradeHistoryTable(), "No completed or cancelled trades yet.",
-                       id="trades-view")
+                       id="trades-view", focus=True)
         yield Static("Ledger: every change of your balances", classes="section-title")
         yield DataView(LedgerTable(), "No balance changes yet.", id="ledger-view")
 

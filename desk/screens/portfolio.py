@@ -50,7 +50,8 @@ class PortfolioScreen(DeskScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Static("Total value: loading…", id="total", classes="section-title")
-        yield DataView(BalanceTable(id="balances"), "You hold no assets.", id="balances-view")
+        yield DataView(BalanceTable(id="balances"), "You hold no assets.", id="balances-view",
+                       focus=True)
         yield Static("", id="prices-note", classes="status-line")
 
     def on_mount(self) -> None:

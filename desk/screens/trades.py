@@ -134,7 +134,7 @@ class OpenTradesScreen(DeskScreen):
             yield Select(options, value=ANY, allow_blank=False, compact=True, id="filter-to")
             yield Checkbox("Mine only (m)", compact=True, id="filter-mine")
         yield DataView(OffersTable(), "No open offers match. Press n to post one.",
-                       id="offers-view")
+                       id="offers-view", focus=True)
         yield Static("", id="page-status", classes="status-line")
 
     def on_mount(self) -> None:

@@ -34,6 +34,7 @@ class KeyedTable(DataTable[Cell]):
         # that saves a column per field and lets the portfolio's seven columns fit 80 cells.
         super().__init__(id=id, cursor_type="row", zebra_stripes=True, cell_padding=0)
         self._columns = columns
+        self._keys: dict[str, Any] = {}
 
     def on_mount(self) -> None:
         for key, label in self._columns:
@@ -49,11 +50,27 @@ class KeyedTable(DataTable[Cell]):
         if self.row_count == 0:
             return None
         row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
-        return row_key.value
+        return self._keys.get(row_key.value or "")
 
-    def show_rows(self, rows: Sequence[Row]) -> None:
-        """Show exactly ``rows``, in order, keeping the cursor's row and the scroll offset."""
-        selected = self.selected_key
+    @property
+    def keys(self) -> list[Any]:
+        """The keys of the rows, in the order shown."""
+        return [self._keys[row.key.value or ""] for row in self.ordered_rows]
+
+    def cell_text(self, key: Hashable, column: str) -> str:
+        """Return the text of one cell, without the padding."""
+        value = self.get_cell(str(key), column)
+        return (value.plain if isinstance(value, Text) else value).strip()
+
+    def show_rows(self, given: Sequence[Row]) -> None:
+        """Show exactly ``given`` rows, in order, keeping the cursor's row and the scroll offset.
+
+        ``DataTable`` row keys are strings; the rows' own keys (trade ids, say) are kept
+        beside them and returned by ``selected_key`` and ``keys``.
+        """
+        self._keys = {str(key): key for key, _ in given}
+        rows = [(str(key), cells) for key, cells in given]
+        selected = self._selected_string()
         cursor_row = self.cursor_row
         scroll_y = self.scroll_y
         current = [row.key.value for row in self.ordered_rows]
@@ -86,11 +103,17 @@ class KeyedTable(DataTable[Cell]):
         if not self._row_visible(target):
             self.move_cursor(row=target, scroll=True)
 
-    def _update_row(self, key: Hashable, cells: Sequence[Cell]) -> None:
-        old = self.get_row(key)  # type: ignore[arg-type]
+    def _selected_string(self) -> str | None:
+        if self.row_count == 0:
+            return None
+        row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
+        return row_key.value
+
+    def _update_row(self, key: str, cells: Sequence[Cell]) -> None:
+        old = self.get_row(key)
         for (column_key, _), before, after in zip(self._columns, old, cells, strict=True):
             if _plain(before) != _plain(after) or _style(before) != _style(after):
-                self.update_cell(key, column_key, after)  # type: ignore[arg-type]
+                self.update_cell(key, column_key, after)
 
     def _row_visible(self, index: int) -> bool:
         top = self.scroll_y
@@ -132,8 +155,11 @@ class DataView(Vertical):
     DataView.-empty > KeyedTable { height: auto; max-height: 3; }
     """
 
-    def __init__(self, table: KeyedTable, empty: str, *, id: str | None = None) -> None:
+    def __init__(self, table: KeyedTable, empty: str, *, id: str | None = None,
+                 focus: bool = False) -> None:
+        """Wrap ``table``; with ``focus``, the table takes focus when its first rows arrive."""
         super().__init__(id=id)
+        table.set_class(focus, "-focus-on-load")
         self.table = table
         self.empty_text = empty
         self.loaded = False
@@ -147,8 +173,12 @@ class DataView(Vertical):
 
     def show_rows(self, rows: Sequence[Row]) -> None:
         """Show ``rows``, or the empty note when there are none."""
+        first = not self.loaded
         self.loaded = True
         self.table.loading = False
+        if first and self.screen.focused is None and self.table.has_class("-focus-on-load"):
+            # A loading widget cannot take focus, so the screen's first focus waits for data.
+            self.table.focus()
         self.table.show_rows(rows)
         self.set_class(not rows, "-empty")
 
