@@ -94,7 +94,7 @@ class DeskApp(App[None]):
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True,
                 tooltip="Quit the desk"),
         Binding("ctrl+p", "command_palette", "Commands", id="app.palette", priority=True,
-                tooltip="Find any action by name"),
+                show=False, tooltip="Find any action by name"),
         Binding("ctrl+c", "help_quit", show=False, system=True),
     ]
 

@@ -94,6 +94,22 @@ def init_db(settings: Settings, url: str | None, *, demo: bool) -> int:
     return 0
 
 
+def describe_database(url: str) -> str:
+    """Name a database for people without loading SQLAlchemy: a SQLite file's path, or the URL.
+
+    Passwords in URLs are masked; the backend replaces this text with its own once open.
+    """
+    for prefix in ("sqlite:///", "sqlite+pysqlite:///"):
+        if url.startswith(prefix):
+            return url[len(prefix):].split("?", 1)[0] or ":memory:"
+    scheme, separator, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if separator and at and ":" in credentials:
+        user = credentials.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+    return url
+
+
 def open_desk(settings: Settings, args: argparse.Namespace) -> int:
     """Run the desk on the embedded database, ``--db URL`` or ``--server URL``.
 
@@ -128,7 +144,7 @@ def open_desk(settings: Settings, args: argparse.Namespace) -> int:
             closers.append(market.close)
             return LocalBackend(market)
 
-        location = f"database {database_url}"
+        location = f"database {describe_database(database_url)}"
 
     app = DeskApp(open_backend, location=location)
     # Textual draws on the terminal; log records go to its devtools log instead of stderr.

@@ -41,9 +41,10 @@ def price_text(value: Decimal, minimum: int = 2) -> str:
 
 
 def usd_text(value: Decimal) -> str:
-    """Write a USD value: cents for ordinary values, significant digits for tiny ones."""
+    """Write a USD value: cents for ordinary values, two significant digits for tiny ones."""
     sign = "-" if value < 0 else ""
-    return f"{sign}${price_text(abs(value), USD_PLACES)}"
+    places = places_for(abs(value), USD_PLACES, significant=2)
+    return f"{sign}${abs(value):,.{places}f}"
 
 
 def btc_price_text(value: Decimal) -> str:

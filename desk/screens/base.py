@@ -28,12 +28,15 @@ class BackendCalls:
     """Routes the errors of this node's backend workers to ``worker_failed``."""
 
     app: DeskApp  # type: ignore[assignment]  # the attribute Textual's DOMNode provides
+    ERROR_TITLES: ClassVar[dict[str, str]] = {}
+    """The title of the notification for a failed call, by worker group."""
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state is WorkerState.ERROR:
             error = event.worker.error
-            if not self.worker_failed(event.worker.group, error):
-                self.app.report_error(error)
+            group = event.worker.group
+            if not self.worker_failed(group, error):
+                self.app.report_error(error, self.ERROR_TITLES.get(group, ""))
         elif event.state is WorkerState.SUCCESS:
             self.worker_finished(event.worker.group)
 
@@ -54,6 +57,9 @@ class DeskScreen(BackendCalls, Screen[None]):
     """
 
     SECTION: ClassVar[str] = ""
+    # A loading table cannot take focus; the DataView of each screen focuses its table once
+    # the first rows arrive, and Textual restores that focus when the screen is shown again.
+    AUTO_FOCUS = ""
     BINDINGS: ClassVar[list[Any]] = [
         Binding("1", "app.section('portfolio')", "Portfolio", show=False, id="go.portfolio",
                 tooltip="Show balances and their value"),

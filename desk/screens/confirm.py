@@ -17,6 +17,7 @@ from desk.screens.base import DeskModal
 class ConfirmDialog(DeskModal):
     """Dismisses with True on ``y`` or the confirm button, False on ``n`` or escape."""
 
+    AUTO_FOCUS = "#yes"
     BINDINGS: ClassVar[list[Any]] = [
         Binding("y", "confirm", "Yes", id="confirm.yes", tooltip="Go ahead"),
         Binding("n", "close", "No", id="confirm.no", tooltip="Close without acting"),
@@ -36,9 +37,6 @@ class ConfirmDialog(DeskModal):
                 yield Button("No", id="no", compact=True)
                 yield Button(f"Yes, {self.confirm_label}", id="yes", variant="primary",
                              compact=True)
-
-    def on_mount(self) -> None:
-        self.query_one("#yes", Button).focus()
 
     @on(Button.Pressed, "#yes")
     def action_confirm(self) -> None:

@@ -32,6 +32,8 @@ class ConvertDialog(DeskModal):
     which the result notification reports.
     """
 
+    # Focused as the dialog is composed, before it is first drawn, so no typing is lost.
+    AUTO_FOCUS = "#convert-amount"
     BINDINGS: ClassVar[list[Any]] = [
         Binding("ctrl+s", "convert", "Convert", id="convert.go", priority=True,
                 tooltip="Convert the amount entered"),
@@ -76,7 +78,6 @@ class ConvertDialog(DeskModal):
                 yield Button("Convert", id="go", variant="primary", compact=True)
 
     def on_mount(self) -> None:
-        self.query_one("#convert-amount", Field).focus()
         self.watch(self.app, "prices", self._prices_changed)
         self._load_balances()
 

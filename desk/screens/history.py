@@ -93,6 +93,12 @@ class HistoryScreen(DeskScreen):
                 tooltip="Write all of the focused table to a CSV file"),
     ]
 
+    ERROR_TITLES: ClassVar[dict[str, str]] = {
+        "history-trades": "Trades not loaded",
+        "history-ledger": "Ledger not loaded",
+        "export": "Export failed",
+    }
+
     class TradesLoaded(Message):
         def __init__(self, page: TradePage, appended: bool) -> None:
             super().__init__()

@@ -14,6 +14,7 @@ from textual.widgets import Button, ContentSwitcher, Footer, Label, Static
 
 from desk.backend.errors import DeskError, InvalidInput
 from desk.widgets.field import Field
+from desk.widgets.form import FormRow
 from desk.widgets.header import DeskHeader
 from desk.widgets.too_small import TooSmall
 
@@ -30,6 +31,7 @@ class LoginScreen(Screen[None]):
     | ctrl+r | switch between the login and the register form |
     """
 
+    AUTO_FOCUS = "#login-username"
     BINDINGS: ClassVar[list[Any]] = [
         Binding("ctrl+r", "switch_form", "Register / log in", id="login.switch",
                 tooltip="Switch between the login form and the register form"),
@@ -58,29 +60,28 @@ class LoginScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield DeskHeader()
         with Vertical(id="login-box"):
-            yield Label("", id="login-location")
+            yield Static("", id="login-location")
             with ContentSwitcher(initial="login-form", id="forms"):
                 with Vertical(id="login-form", classes="form"):
                     yield Label("Log in", classes="form-title")
-                    yield Label("Username", classes="field-label")
-                    yield Field(placeholder="username", id="login-username")
-                    yield Label("Password", classes="field-label")
-                    yield Field(placeholder="password", password=True, id="login-password")
-                    yield Button("Log in", id="login-submit", variant="primary")
+                    yield FormRow("Username", Field(placeholder="username", compact=True,
+                                                    id="login-username"))
+                    yield FormRow("Password", Field(placeholder="password", password=True,
+                                                    compact=True, id="login-password"))
+                    yield Button("Log in", id="login-submit", variant="primary", compact=True)
                     yield Static("", id="login-error", classes="form-error")
                     yield Label("New here? ctrl+r registers an account.", classes="hint")
                 with Vertical(id="register-form", classes="form"):
                     yield Label("Register", classes="form-title")
-                    yield Label("Username", classes="field-label")
-                    yield Field(placeholder="3 to 32 letters, digits, . _ -",
-                                id="register-username")
-                    yield Label("Email", classes="field-label")
-                    yield Field(placeholder="you@example.com", id="register-email")
-                    yield Label("Password", classes="field-label")
-                    yield Field(placeholder="at least 6 characters", password=True,
-                                id="register-password")
+                    yield FormRow("Username", Field(placeholder="3 to 32 letters, digits, . _ -",
+                                                    compact=True, id="register-username"))
+                    yield FormRow("Email", Field(placeholder="you@example.com", compact=True,
+                                                 id="register-email"))
+                    yield FormRow("Password", Field(placeholder="at least 6 characters",
+                                                    password=True, compact=True,
+                                                    id="register-password"))
                     yield Button("Register and log in", id="register-submit",
-                                 variant="primary")
+                                 variant="primary", compact=True)
                     yield Static("", id="register-error", classes="form-error")
                     yield Label("Have an account? ctrl+r returns to log in.", classes="hint")
             yield Static("", id="login-message")
@@ -89,11 +90,10 @@ class LoginScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.watch(self.app, "location", self._show_location)
-        self.query_one("#login-username", Field).focus()
 
     def _show_location(self, location: str) -> None:
         text = f"Market: {location}" if location else "Opening the market…"
-        self.query_one("#login-location", Label).update(text)
+        self.query_one("#login-location", Static).update(text)
 
     def show_message(self, message: str) -> None:
         """Show a notice above the form, such as why the session ended."""

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 class NewOfferDialog(DeskModal):
     """Post an offer; dismisses with the new trade, or None when closed without posting."""
 
+    # Focused as the dialog is composed, before it is first drawn, so no typing is lost.
+    AUTO_FOCUS = "#offer-amount"
     BINDINGS: ClassVar[list[Any]] = [
         Binding("ctrl+s", "post", "Post offer", id="offer.post", priority=True,
                 tooltip="Post the offer as entered"),
@@ -61,7 +63,6 @@ class NewOfferDialog(DeskModal):
                 yield Button("Post offer", id="post", variant="primary", compact=True)
 
     def on_mount(self) -> None:
-        self.query_one("#offer-amount", Field).focus()
         self._load_balances()
 
     @work(thread=True, group="offer-balances", exit_on_error=False)

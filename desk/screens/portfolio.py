@@ -37,6 +37,8 @@ class PortfolioScreen(DeskScreen):
                 tooltip="Convert the selected asset at the market price"),
     ]
 
+    ERROR_TITLES: ClassVar[dict[str, str]] = {"portfolio": "Balances not loaded"}
+
     class Loaded(Message):
         """The trader's balances arrived."""
 

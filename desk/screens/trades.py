@@ -63,6 +63,11 @@ class OffersTable(KeyedTable):
         super().__init__(COLUMNS, id="offers")
 
 
+def mine_label(mine: bool) -> str:
+    """Label the owner filter with its state in words, not only the checkbox's colour."""
+    return "Mine only (m): on" if mine else "Mine only (m): off"
+
+
 def creator_name(trade: Trade, user_id: int | None) -> str:
     """Name an offer's creator: "you" for the trader's own, else the trader's id."""
     return "you" if trade.creator_id == user_id else f"#{trade.creator_id}"
@@ -101,6 +106,13 @@ class OpenTradesScreen(DeskScreen):
                 tooltip="Write the offers that match the filter to a CSV file"),
     ]
 
+    ERROR_TITLES: ClassVar[dict[str, str]] = {
+        "offers": "Offers not loaded",
+        "take": "Offer not taken",
+        "cancel": "Offer not cancelled",
+        "export": "Export failed",
+    }
+
     class PageLoaded(Message):
         """A page of the book arrived for the filter and page start it was asked for."""
 
@@ -132,7 +144,7 @@ class OpenTradesScreen(DeskScreen):
             yield Select(options, value=ANY, allow_blank=False, compact=True, id="filter-from")
             yield Label("Wanted", classes="filter-label")
             yield Select(options, value=ANY, allow_blank=False, compact=True, id="filter-to")
-            yield Checkbox("Mine only (m)", compact=True, id="filter-mine")
+            yield Checkbox(mine_label(False), compact=True, id="filter-mine")
         yield DataView(OffersTable(), "No open offers match. Press n to post one.",
                        id="offers-view", focus=True)
         yield Static("", id="page-status", classes="status-line")
@@ -228,10 +240,12 @@ class OpenTradesScreen(DeskScreen):
     def _filter_changed(self) -> None:
         source = self.query_one("#filter-from", Select).value
         target = self.query_one("#filter-to", Select).value
+        mine = self.query_one("#filter-mine", Checkbox)
+        mine.label = mine_label(mine.value)
         book_filter = BookFilter(
             from_token=source if isinstance(source, str) and source else None,
             to_token=target if isinstance(target, str) and target else None,
-            mine=self.query_one("#filter-mine", Checkbox).value,
+            mine=mine.value,
         )
         if book_filter != self.book_filter:
             self.book_filter = book_filter

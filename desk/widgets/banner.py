@@ -11,11 +11,10 @@ if TYPE_CHECKING:
 
 
 class ConnectionBanner(Static):
-    """One line under the header, shown only while ``DeskApp.connection_problem`` is set."""
+    """A line under the header, shown only while ``DeskApp.connection_problem`` is set."""
 
     DEFAULT_CSS = """
     ConnectionBanner {
-        dock: top;
         height: auto;
         display: none;
         padding: 0 1;

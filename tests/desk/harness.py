@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from textual.pilot import Pilot
+from textual.worker import WorkerFailed
 
 from desk.app import DeskApp
 from desk.backend import Backend, LocalBackend, Market
@@ -61,7 +62,10 @@ async def settle(pilot: Pilot[Any]) -> None:
     """Wait until no worker runs and every message they posted is handled."""
     app = pilot.app
     for _ in range(SETTLE_ROUNDS):
-        await app.workers.wait_for_complete()
+        try:
+            await app.workers.wait_for_complete()
+        except WorkerFailed:
+            pass  # a failed worker is finished too; its error reaches the app's handler
         await pilot.pause()
         if not any(worker.is_running for worker in app.workers):
             await pilot.pause()
@@ -100,6 +104,20 @@ class GatedBackend(LocalBackend):
     def __init__(self, market: Market) -> None:
         super().__init__(market)
         self.gate = threading.Event()
+
+    def open_on_exit(self, app: DeskApp) -> None:
+        """Set the gate when ``app`` exits, so that its blocked worker threads can finish.
+
+        ``asyncio.run`` waits for the worker threads when the app's loop closes, which is
+        after the screenshot and before the test could set the gate itself.
+        """
+        exit_app = app.exit
+
+        def exit_and_open(*args: Any, **kwargs: Any) -> None:
+            self.gate.set()
+            exit_app(*args, **kwargs)
+
+        app.exit = exit_and_open  # type: ignore[method-assign]
 
     def balances(self) -> Portfolio:
         self.gate.wait()

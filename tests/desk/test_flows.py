@@ -175,7 +175,7 @@ async def test_taker_without_funds_changes_nothing(desk_market: Market) -> None:
         await pilot.press("t", "y")
         await settle(pilot)
         [(severity, title, message)] = app.errors_shown()
-        assert title == "Request failed"
+        assert title == "Offer not taken"
         assert f"cannot take trade {offer.id}" in message
         assert "you have 0.25000000 BTC available" in message
         assert app.screen.query_one(KeyedTable).row_count == 1
