@@ -84,8 +84,7 @@ class DeskApp(App[None]):
     # An absolute path, so that subclasses defined elsewhere (in tests) find it too.
     CSS_PATH = Path(__file__).with_name("desk.tcss")
     TITLE = "Tokenomics Desk"
-    DEFAULT_MODE = "login"
-    MODES: ClassVar[dict[str, Any]] = {"login": LoginScreen}
+    SCREENS: ClassVar[dict[str, Any]] = {"login": LoginScreen}
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [
         (0, "-too-narrow"), (MIN_WIDTH, "-wide-enough")]
     VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [
@@ -152,8 +151,15 @@ class DeskApp(App[None]):
 
     # The connection
 
+    # Sections are installed screens swapped with ``switch_screen``. Textual's modes would
+    # re-parse the whole stylesheet the first time each mode's screen is shown (about 0.1 s
+    # each with Textual 8.2), and installed screens keep their state while hidden all the same.
+
     def on_mount(self) -> None:
-        self._open_connection()
+        self.push_screen("login")
+        # Open the market once the first frame is drawn: its imports would hold the GIL and
+        # delay the login screen.
+        self.call_after_refresh(self._open_connection)
 
     @work(thread=True, group="connect", exit_on_error=False)
     def _open_connection(self) -> None:
@@ -194,9 +200,9 @@ class DeskApp(App[None]):
         self.prices = ()
         self.prices_at = None
         for name in SECTIONS:
-            if name not in self._modes:
-                self.add_mode(name, partial(_section_screen, name))
-        self.switch_mode("portfolio")
+            if not self.is_screen_installed(name):
+                self.install_screen(_section_screen(name), name)
+        self.switch_screen("portfolio")
         self.refresh_prices()
         if self._price_timer is None:
             self._price_timer = self.set_interval(self.price_interval, self.refresh_prices)
@@ -212,19 +218,27 @@ class DeskApp(App[None]):
             self._price_timer.stop()
             self._price_timer = None
         self.username = ""
+        self.user_id = None
         self.connection_problem = ""
-        self.switch_mode("login")
-        login = self.screen
+        self.run_worker(self._show_login(message), group="session", exit_on_error=False)
+
+    async def _show_login(self, message: str) -> None:
+        # Close any dialog, put the login screen in place of the section, then drop the
+        # section screens so the next session starts fresh.
+        while len(self.screen_stack) > 2:
+            await self.pop_screen()
+        await self.switch_screen("login")
+        login = self.get_screen("login")
         if isinstance(login, LoginScreen):
             login.show_message(message)
         for name in SECTIONS:
-            if name in self._modes:
-                self.remove_mode(name)
+            if self.is_screen_installed(name):
+                self.uninstall_screen(name)
 
     def action_section(self, name: str) -> None:
         """Show one of the desk's sections: portfolio, trades, market or history."""
-        if self.username and name in SECTIONS:
-            self.switch_mode(name)
+        if self.username and name in SECTIONS and self.screen is not self.get_screen(name):
+            self.switch_screen(name)
 
     def action_help(self) -> None:
         """Show every key of the current screen."""

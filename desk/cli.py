@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import sys
 from collections.abc import Callable, Sequence
 
 from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
-
 from desk import __version__
 from desk.backend.errors import DeskError
-from desk.settings import Settings
 
 if TYPE_CHECKING:
     from desk.backend.interface import Backend
+    from desk.settings import Settings
 
 log = logging.getLogger("desk")
 
@@ -54,6 +53,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command is None:
+        # The desk reads its settings in a worker, after its first screen is drawn.
+        return open_desk(args)
+
+    from pydantic import ValidationError
+
+    from desk.settings import Settings
+
     try:
         settings = Settings()
     except ValidationError as error:
@@ -61,9 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     try:
-        if args.command == "init-db":
-            return init_db(settings, args.init_db_url or args.db, demo=not args.no_demo)
-        return open_desk(settings, args)
+        return init_db(settings, args.init_db_url or args.db, demo=not args.no_demo)
     except DeskError as error:
         print(f"desk: {error.message}", file=sys.stderr)
         return 1
@@ -110,42 +115,60 @@ def describe_database(url: str) -> str:
     return url
 
 
-def open_desk(settings: Settings, args: argparse.Namespace) -> int:
+class SettingsError(DeskError):
+    """The ``DESK_*`` settings or the ``.env`` file hold an invalid value."""
+
+
+def load_settings() -> Settings:
+    """Read the settings; raise ``SettingsError`` with pydantic's report when one is invalid."""
+    from pydantic import ValidationError
+
+    from desk.settings import Settings
+
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise SettingsError(f"invalid settings: {error}") from None
+
+
+def open_desk(args: argparse.Namespace) -> int:
     """Run the desk on the embedded database, ``--db URL`` or ``--server URL``.
 
-    Only the settings and Textual are loaded before the login screen appears; the market (and
-    with it SQLAlchemy) is opened in a worker thread by the function given to the app.
+    Only Textual and the login screen load before the first frame. The settings, the market
+    and with it SQLAlchemy (or the HTTP client) load in a worker thread afterwards, in the
+    function given to the app; their errors show on the login screen.
     """
+    if args.server and importlib.util.find_spec("desk.backend.remote") is None:
+        # The HTTP backend ships with the REST server; a build without it cannot go remote.
+        print("desk: --server needs the HTTP backend (desk.backend.remote), which this "
+              "installation lacks", file=sys.stderr)
+        return 1
+
     from desk.app import DeskApp
 
-    server_url = args.server or (None if args.db else settings.server_url)
     closers: list[Callable[[], None]] = []
-    if server_url:
-        try:
-            # The HTTP backend ships with the REST server; a build without it cannot go remote.
-            from desk.backend.remote import HttpBackend
-        except ImportError as error:
-            print(f"desk: --server needs the HTTP backend (desk.backend.remote), which this "
-                  f"installation lacks: {error}", file=sys.stderr)
-            return 1
 
-        def open_backend() -> Backend:
+    def open_backend() -> Backend:
+        settings = load_settings()
+        server_url = args.server or (None if args.db else settings.server_url)
+        if server_url:
+            from desk.backend.remote import HttpBackend
+
             return HttpBackend(server_url)
 
-        location = f"server {server_url}"
+        from desk.backend.local import LocalBackend
+        from desk.backend.market import Market
+
+        market = Market.open(args.db or settings.database(), settings.market_config())
+        closers.append(market.close)
+        return LocalBackend(market)
+
+    if args.server:
+        location = f"server {args.server}"
+    elif args.db:
+        location = f"database {describe_database(args.db)}"
     else:
-        database_url = args.db or settings.database()
-
-        def open_backend() -> Backend:
-            from desk.backend.local import LocalBackend
-            from desk.backend.market import Market
-
-            market = Market.open(database_url, settings.market_config())
-            closers.append(market.close)
-            return LocalBackend(market)
-
-        location = f"database {describe_database(database_url)}"
-
+        location = ""  # known once the settings are read
     app = DeskApp(open_backend, location=location)
     # Textual draws on the terminal; log records go to its devtools log instead of stderr.
     from textual.logging import TextualHandler

@@ -31,6 +31,23 @@ class LoginScreen(Screen[None]):
     | ctrl+r | switch between the login and the register form |
     """
 
+    DEFAULT_CSS = """
+    LoginScreen { align-horizontal: center; }
+    LoginScreen #login-box { width: 64; max-width: 100%; height: auto; margin: 1 0 0 0; }
+    LoginScreen #login-location { width: 100%; color: $text-muted; padding: 0 1; }
+    LoginScreen #forms { height: auto; }
+    LoginScreen .form { height: auto; border: round $primary; padding: 0 1; }
+    LoginScreen .form > FormRow { margin: 1 0 0 0; }
+    LoginScreen .form > Button { margin: 1 0 0 14; }
+    LoginScreen .form-title { text-style: bold; color: $text-primary; }
+    LoginScreen .hint { color: $text-muted; }
+    LoginScreen #login-message {
+        height: auto;
+        padding: 0 1;
+        color: $text-warning;
+        text-style: bold;
+    }
+    """
     AUTO_FOCUS = "#login-username"
     BINDINGS: ClassVar[list[Any]] = [
         Binding("ctrl+r", "switch_form", "Register / log in", id="login.switch",
@@ -71,19 +88,6 @@ class LoginScreen(Screen[None]):
                     yield Button("Log in", id="login-submit", variant="primary", compact=True)
                     yield Static("", id="login-error", classes="form-error")
                     yield Label("New here? ctrl+r registers an account.", classes="hint")
-                with Vertical(id="register-form", classes="form"):
-                    yield Label("Register", classes="form-title")
-                    yield FormRow("Username", Field(placeholder="3 to 32 letters, digits, . _ -",
-                                                    compact=True, id="register-username"))
-                    yield FormRow("Email", Field(placeholder="you@example.com", compact=True,
-                                                 id="register-email"))
-                    yield FormRow("Password", Field(placeholder="at least 6 characters",
-                                                    password=True, compact=True,
-                                                    id="register-password"))
-                    yield Button("Register and log in", id="register-submit",
-                                 variant="primary", compact=True)
-                    yield Static("", id="register-error", classes="form-error")
-                    yield Label("Have an account? ctrl+r returns to log in.", classes="hint")
             yield Static("", id="login-message")
         yield Footer()
         yield TooSmall()
@@ -95,17 +99,38 @@ class LoginScreen(Screen[None]):
         text = f"Market: {location}" if location else "Opening the market…"
         self.query_one("#login-location", Static).update(text)
 
+    @staticmethod
+    def _register_form() -> Vertical:
+        return Vertical(
+            Label("Register", classes="form-title"),
+            FormRow("Username", Field(placeholder="3 to 32 letters, digits, . _ -",
+                                      compact=True, id="register-username")),
+            FormRow("Email", Field(placeholder="you@example.com", compact=True,
+                                   id="register-email")),
+            FormRow("Password", Field(placeholder="at least 6 characters", password=True,
+                                      compact=True, id="register-password")),
+            Button("Register and log in", id="register-submit", variant="primary",
+                   compact=True),
+            Static("", id="register-error", classes="form-error"),
+            Label("Have an account? ctrl+r returns to log in.", classes="hint"),
+            id="register-form",
+            classes="form",
+        )
+
     def show_message(self, message: str) -> None:
         """Show a notice above the form, such as why the session ended."""
         self.query_one("#login-message", Static).update(message)
-        self.query_one("#login-password", Field).value = ""
-        self.query_one("#register-password", Field).value = ""
+        for password in self.query("#login-password, #register-password").results(Field):
+            password.value = ""
         self.query_one("#forms", ContentSwitcher).current = "login-form"
         self.query_one("#login-username", Field).focus()
 
-    def action_switch_form(self) -> None:
+    async def action_switch_form(self) -> None:
         forms = self.query_one("#forms", ContentSwitcher)
         if forms.current == "login-form":
+            if not self.query("#register-form"):
+                # Built on first use: fewer widgets to draw before the first frame.
+                await forms.mount(self._register_form())
             forms.current = "register-form"
             self.query_one("#register-username", Field).focus()
         else:
@@ -206,11 +231,12 @@ class LoginScreen(Screen[None]):
             self.query_one(target, Field).focus()
 
     def on_login_screen_logged_in(self, event: LoggedIn) -> None:
-        for form in ("login", "register"):
-            self.query_one(f"#{form}-submit", Button).disabled = False
-            self.query_one(f"#{form}-error", Static).update("")
-        self.query_one("#login-password", Field).value = ""
-        self.query_one("#register-password", Field).value = ""
+        for button in self.query("#login-submit, #register-submit").results(Button):
+            button.disabled = False
+        for error in self.query("#login-error, #register-error").results(Static):
+            error.update("")
+        for password in self.query("#login-password, #register-password").results(Field):
+            password.value = ""
         self.query_one("#login-message", Static).update("")
         if event.registered:
             self.app.notify(f"Account {event.username} created with the starting grant.",

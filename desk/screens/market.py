@@ -28,6 +28,15 @@ class MarketScreen(DeskScreen):
     """
 
     SECTION = "market"
+    DEFAULT_CSS = """
+    MarketScreen #price-grid {
+        grid-size: 3;
+        grid-gutter: 0 1;
+        grid-rows: 6;
+        height: auto;
+        padding: 0 1;
+    }
+    """
     BINDINGS: ClassVar[list[Any]] = [
         Binding("c", "convert", "Convert", id="market.convert",
                 tooltip="Convert the focused asset at the market price"),

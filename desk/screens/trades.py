@@ -88,6 +88,12 @@ class OpenTradesScreen(DeskScreen):
     """
 
     SECTION = "trades"
+    DEFAULT_CSS = """
+    OpenTradesScreen #book-filter { height: 1; padding: 0 1; }
+    OpenTradesScreen .filter-label { padding: 0 1 0 0; color: $text-muted; }
+    OpenTradesScreen #book-filter Select { width: 18; margin: 0 2 0 0; }
+    OpenTradesScreen #book-filter Checkbox { width: auto; }
+    """
     BINDINGS: ClassVar[list[Any]] = [
         Binding("n", "new_offer", "New offer", id="trades.new",
                 tooltip="Post an offer of your own"),

@@ -78,7 +78,7 @@ class KeyedTable(DataTable[Cell]):
         kept = [key for key in current if key in wanted]
         new_keys = [key for key, _ in rows]
 
-        if new_keys[: len(kept)] == kept:
+        if kept and new_keys[: len(kept)] == kept:
             for key in current:
                 if key not in wanted:
                     self.remove_row(key)
