@@ -1,8 +1,9 @@
 """The desk: a Textual application over one trader's ``Backend``.
 
-The app owns what every screen shares: the backend connection (opened in a worker after the
-login screen is up), the session, the current prices, the connection state and the one place
-that turns a failed backend call into a notification, a banner or the login screen.
+The app owns what every screen shares: the backend connection, the session, the current
+prices and the connection state. The connection opens in a worker after the login screen is
+up. ``report_error`` is the one place that turns a failed backend call into a notification,
+the connection banner or the login screen.
 
 | key | action |
 | --- | --- |
@@ -43,7 +44,7 @@ BackendOpener = Callable[[], "Backend"]
 MIN_WIDTH = 60
 MIN_HEIGHT = 16
 PRICE_INTERVAL_SECONDS = 5.0
-# Seconds between attempts to reach a market that stopped answering.
+# Seconds between attempts to reach a market that stopped responding.
 RETRY_DELAYS_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
 # The sections after login, in the order of their number keys.
 SECTIONS: dict[str, str] = {
@@ -100,9 +101,9 @@ class DeskApp(App[None]):
     username: var[str] = var("")
     """The logged-in trader, or empty before login."""
     location: var[str] = var("")
-    """Where the market is: a database file or a server URL."""
+    """The market's location: a database file or a server URL."""
     connection_problem: var[str] = var("")
-    """Why the market cannot be reached right now, or empty while it answers."""
+    """The reason the market cannot be reached, or empty while it responds."""
     prices: var[tuple[Price, ...]] = var(())
     """The latest price of every asset."""
     prices_at: var[datetime | None] = var(None)

@@ -134,9 +134,9 @@ def load_settings() -> Settings:
 def open_desk(args: argparse.Namespace) -> int:
     """Run the desk on the embedded database, ``--db URL`` or ``--server URL``.
 
-    Only Textual and the login screen load before the first frame. The settings, the market
-    and with it SQLAlchemy (or the HTTP client) load in a worker thread afterwards, in the
-    function given to the app; their errors show on the login screen.
+    Only Textual and the login screen load before the first frame. The settings and the
+    market, with SQLAlchemy or the HTTP client, load afterwards in a worker thread. Errors
+    from that step show on the login screen.
     """
     if args.server and importlib.util.find_spec("desk.backend.remote") is None:
         # The HTTP backend ships with the REST server; a build without it cannot go remote.

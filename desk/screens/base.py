@@ -1,9 +1,9 @@
 """What every screen of the desk shares: the header, the banners, the keys and error handling.
 
 Backend calls run in thread workers with a named group and ``exit_on_error=False``. A worker
-that raises ends in the ERROR state, and ``on_worker_state_changed`` below hands the error to
-the app's one handler (``DeskApp.report_error``), unless the screen takes it itself in
-``worker_failed`` (a form shows a rejected value next to its field, for example).
+that raises ends in the ERROR state. ``on_worker_state_changed`` below then hands the error
+to the app's one handler, ``DeskApp.report_error``, unless the screen's ``worker_failed``
+handles it first. A form does that to show a rejected value next to its field.
 """
 
 from __future__ import annotations
@@ -57,8 +57,8 @@ class DeskScreen(BackendCalls, Screen[None]):
     """
 
     SECTION: ClassVar[str] = ""
-    # A loading table cannot take focus; the DataView of each screen focuses its table once
-    # the first rows arrive, and Textual restores that focus when the screen is shown again.
+    # A loading table cannot take focus, so each screen's DataView focuses its table when the
+    # first rows arrive. Textual restores that focus when the screen is shown again.
     AUTO_FOCUS = ""
     BINDINGS: ClassVar[list[Any]] = [
         Binding("1", "app.section('portfolio')", "Portfolio", show=False, id="go.portfolio",

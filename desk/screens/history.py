@@ -112,11 +112,11 @@ class HistoryScreen(DeskScreen):
             self.appended = appended
 
     class Exported(Message):
-        def __init__(self, path: Path, count: int, what: str) -> None:
+        def __init__(self, path: Path, count: int, table_name: str) -> None:
             super().__init__()
             self.path = path
             self.count = count
-            self.what = what
+            self.table_name = table_name
 
     def __init__(self) -> None:
         super().__init__()
@@ -212,12 +212,12 @@ class HistoryScreen(DeskScreen):
         self._export("ledger" if self._ledger_focused() else "trades", folder)
 
     @work(thread=True, group="export", exit_on_error=False)
-    def _export(self, what: str, folder: Path) -> None:
+    def _export(self, table_name: str, folder: Path) -> None:
         backend = self.app.backend()
         cursor: str | None = None
         rows: list[tuple[object, ...]] = []
         while True:
-            if what == "ledger":
+            if table_name == "ledger":
                 ledger = backend.ledger(limit=EXPORT_PAGE_SIZE, cursor=cursor)
                 rows.extend(ledger_rows(ledger.entries))
                 cursor = ledger.next_cursor
@@ -227,12 +227,12 @@ class HistoryScreen(DeskScreen):
                 cursor = trades.next_cursor
             if cursor is None:
                 break
-        stem = "ledger" if what == "ledger" else "trade-history"
-        header = LEDGER_HEADER if what == "ledger" else TRADE_HEADER
+        stem = "ledger" if table_name == "ledger" else "trade-history"
+        header = LEDGER_HEADER if table_name == "ledger" else TRADE_HEADER
         path = export_file(folder, stem, self.app.clock())
         count = write_csv(path, header, rows)
-        self.post_message(self.Exported(path, count, what))
+        self.post_message(self.Exported(path, count, table_name))
 
     def on_history_screen_exported(self, event: Exported) -> None:
-        noun = "ledger entries" if event.what == "ledger" else "trades"
+        noun = "ledger entries" if event.table_name == "ledger" else "trades"
         self.notify(f"Wrote {event.count} {noun} to {event.path}", title="Exported")

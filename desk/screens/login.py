@@ -27,7 +27,7 @@ class LoginScreen(Screen[None]):
 
     | key | action |
     | --- | --- |
-    | enter | log in (or register) with what the form holds |
+    | enter | log in (or register) with the form's values |
     | ctrl+r | switch between the login and the register form |
     """
 

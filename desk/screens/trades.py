@@ -1,7 +1,7 @@
 """Open trades: the offer book a page at a time, filtered by pair and owner.
 
-The book is read with keyset cursors, ``PAGE_SIZE`` offers a page, so the screen costs the
-same with ten offers or ten thousand; it never loads the whole book.
+The book is read with keyset cursors, ``PAGE_SIZE`` offers a page. A page costs the same with
+ten offers or ten thousand, because the screen never loads the whole book.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ COLUMNS = (
 
 @dataclass(frozen=True)
 class BookFilter:
-    """Which offers to list: a side of the pair each (None for any) and only the trader's."""
+    """A filter of the book: each side of the pair (None for any) and the trader's own only."""
 
     from_token: str | None = None
     to_token: str | None = None

@@ -1,4 +1,4 @@
-"""The banner that says the market stopped answering and the desk is retrying."""
+"""The banner shown while the market does not respond and the desk retries."""
 
 from __future__ import annotations
 

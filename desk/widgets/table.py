@@ -62,30 +62,30 @@ class KeyedTable(DataTable[Cell]):
         value = self.get_cell(str(key), column)
         return (value.plain if isinstance(value, Text) else value).strip()
 
-    def show_rows(self, given: Sequence[Row]) -> None:
-        """Show exactly ``given`` rows, in order, keeping the cursor's row and the scroll offset.
+    def show_rows(self, new_rows: Sequence[Row]) -> None:
+        """Show exactly ``new_rows``, in order, keeping the cursor's row and the scroll offset.
 
         ``DataTable`` row keys are strings; the rows' own keys (trade ids, say) are kept
         beside them and returned by ``selected_key`` and ``keys``.
         """
-        self._keys = {str(key): key for key, _ in given}
-        rows = [(str(key), cells) for key, cells in given]
+        self._keys = {str(key): key for key, _ in new_rows}
+        rows = [(str(key), cells) for key, cells in new_rows]
         selected = self._selected_string()
         cursor_row = self.cursor_row
         scroll_y = self.scroll_y
         current = [row.key.value for row in self.ordered_rows]
-        wanted = {key for key, _ in rows}
-        kept = [key for key in current if key in wanted]
+        new_key_set = {key for key, _ in rows}
+        kept_keys = [key for key in current if key in new_key_set]
         new_keys = [key for key, _ in rows]
 
-        if kept and new_keys[: len(kept)] == kept:
+        if kept_keys and new_keys[: len(kept_keys)] == kept_keys:
             for key in current:
-                if key not in wanted:
+                if key not in new_key_set:
                     self.remove_row(key)
             cells_by_key = dict(rows)
-            for key in kept:
+            for key in kept_keys:
                 self._update_row(key, [_padded(cell) for cell in cells_by_key[key]])
-            for key, cells in rows[len(kept):]:
+            for key, cells in rows[len(kept_keys):]:
                 self.add_row(*map(_padded, cells), key=key)
         else:
             self.clear()
@@ -94,7 +94,7 @@ class KeyedTable(DataTable[Cell]):
 
         if not rows:
             return
-        if selected in wanted:
+        if selected in new_key_set:
             target = new_keys.index(selected)
         else:
             target = min(cursor_row, len(rows) - 1)

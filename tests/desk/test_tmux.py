@@ -102,8 +102,8 @@ def test_desk_in_tmux(terminal: Terminal, tmp_path: Path) -> None:
     terminal.type("demo123")
     terminal.wait_for("Password      •••••••")
     terminal.keys("Enter")
-    screen = terminal.wait_for("Total value:")
-    assert "5,000.000000" in screen
+    screen = terminal.wait_for("5,000.000000")
+    assert "Total value: 0.39340100 BTC" in screen
     assert "Share" in screen
 
     terminal.type("2")
