@@ -56,11 +56,15 @@ class MarketScreen(DeskScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.watch(self.app, "prices", self._show)
+        # Every refresh moves prices_at, even when no price changed, so the ages stay current.
+        self.watch(self.app, "prices_at", self._refreshed)
         self.query_one(PricePanel).focus()
 
     def reload(self) -> None:
         self.app.refresh_prices()
+
+    def _refreshed(self, _: object) -> None:
+        self._show(self.app.prices)
 
     def _show(self, prices: tuple[Price, ...]) -> None:
         now = self.app.clock()

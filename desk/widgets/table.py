@@ -92,6 +92,9 @@ class KeyedTable(DataTable[Cell]):
             for key, cells in rows:
                 self.add_row(*map(_padded, cells), key=key)
 
+        # DataTable measures new cells when its own message queue goes idle, and these calls
+        # come from the screen's queue: a message to the table makes it measure them now.
+        self.call_later(self.refresh)
         if not rows:
             return
         if selected in new_key_set:
