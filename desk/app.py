@@ -234,7 +234,11 @@ class DeskApp(App[None]):
             login.show_message(message)
         for name in SECTIONS:
             if self.is_screen_installed(name):
+                section = self.get_screen(name)
                 self.uninstall_screen(name)
+                if section.is_attached:
+                    # Uninstalling keeps a screen mounted, with its timers and watchers.
+                    await section.remove()
 
     def action_section(self, name: str) -> None:
         """Show one of the desk's sections: portfolio, trades, market or history."""

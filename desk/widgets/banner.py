@@ -33,4 +33,4 @@ class ConnectionBanner(Static):
     def _show(self, problem: str) -> None:
         self.set_class(bool(problem), "-shown")
         if problem:
-            self.update(f"⚠ Connection lost — retrying. {problem}")
+            self.update(f"⚠ Connection lost, retrying: {problem}")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from textual.widgets import Static
+from rich.text import Text
+from textual.widget import Widget
 
 
-class TooSmall(Static):
+class TooSmall(Widget):
     """Hidden unless the screen has the ``-too-narrow`` or ``-too-short`` class.
 
     The app sets those classes from its breakpoints; the app's stylesheet hides the rest of
@@ -26,17 +27,12 @@ class TooSmall(Static):
     def __init__(self) -> None:
         super().__init__(id="too-small")
 
-    def on_resize(self) -> None:
-        self._describe()
-
-    def on_mount(self) -> None:
-        self._describe()
-
-    def _describe(self) -> None:
+    def render(self) -> Text:
         from desk.app import MIN_HEIGHT, MIN_WIDTH
 
         width, height = self.app.size
-        self.update(
+        return Text(
             f"The terminal is {width}×{height}; the desk needs at least {MIN_WIDTH}×{MIN_HEIGHT}."
-            "\nEnlarge the window to go on."
+            "\nEnlarge the window to go on.",
+            justify="center",
         )

@@ -316,11 +316,15 @@ async def test_logout_and_login_again(desk_market: Market) -> None:
         await log_in(pilot)
         await pilot.press("2")
         await settle(pilot)
+        first_portfolio = app.get_screen("portfolio")
         await pilot.press("ctrl+l")
         await settle(pilot)
         assert isinstance(app.screen, LoginScreen)
+        assert "Logged out." in str(app.screen.query_one("#login-message").render())
+        assert not first_portfolio.is_attached
         await log_in(pilot)
         assert isinstance(app.screen, PortfolioScreen)
+        assert app.screen is not first_portfolio
 
 
 async def test_dropped_connection_shows_banner(desk_market: Market) -> None:

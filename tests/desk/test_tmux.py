@@ -116,7 +116,7 @@ def test_desk_in_tmux(terminal: Terminal, tmp_path: Path) -> None:
     terminal.type("2")
     terminal.wait_for("No open offers match")
     terminal.type("n")
-    terminal.wait_for("New offer")
+    terminal.wait_for("You offer")
     terminal.type("10")
     terminal.wait_for("Amount        10 ")
     terminal.enter_to_next_field()
