@@ -17,7 +17,7 @@ the connection banner or the login screen.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, tzinfo
 from functools import partial
 from pathlib import Path
@@ -119,6 +119,7 @@ class DeskApp(App[None]):
         clock: Callable[[], datetime] = local_now,
         timezone: tzinfo | None = None,
         price_interval: float = PRICE_INTERVAL_SECONDS,
+        retry_delays: Sequence[float] = RETRY_DELAYS_SECONDS,
         export_dir: Path | None = None,
         cursor_blink: bool = True,
     ) -> None:
@@ -130,6 +131,8 @@ class DeskApp(App[None]):
             clock: The current time, for the header clock and the age of offers.
             timezone: The zone times are shown in; None for the local zone.
             price_interval: Seconds between price refreshes.
+            retry_delays: Seconds before each new attempt to reach a market that stopped
+                responding; the last one repeats.
             export_dir: Folder of CSV exports; None for the current folder.
             cursor_blink: Whether text cursors blink (off for repeatable screenshots).
         """
@@ -141,6 +144,7 @@ class DeskApp(App[None]):
         self.clock = clock
         self.timezone = timezone
         self.price_interval = price_interval
+        self.retry_delays = tuple(retry_delays)
         self.export_dir = export_dir
         self.cursor_blink = cursor_blink
         self.session_start_prices: dict[str, Price] = {}
@@ -309,7 +313,7 @@ class DeskApp(App[None]):
         """Show the connection banner and try the market again after a delay."""
         self.connection_problem = reason
         if self._retry_timer is None:
-            delay = RETRY_DELAYS_SECONDS[min(self._retry_attempt, len(RETRY_DELAYS_SECONDS) - 1)]
+            delay = self.retry_delays[min(self._retry_attempt, len(self.retry_delays) - 1)]
             self._retry_attempt += 1
             self._retry_timer = self.set_timer(delay, self._retry_connection)
 

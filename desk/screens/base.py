@@ -37,15 +37,10 @@ class BackendCalls:
             group = event.worker.group
             if not self.worker_failed(group, error):
                 self.app.report_error(error, self.ERROR_TITLES.get(group, ""))
-        elif event.state is WorkerState.SUCCESS:
-            self.worker_finished(event.worker.group)
 
     def worker_failed(self, group: str, error: BaseException | None) -> bool:
         """Handle a failed call of worker ``group``; return False to leave it to the app."""
         return False
-
-    def worker_finished(self, group: str) -> None:
-        """React to a worker of ``group`` that finished without an error."""
 
 
 class DeskScreen(BackendCalls, Screen[None]):

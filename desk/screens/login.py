@@ -82,9 +82,10 @@ class LoginScreen(Screen[None]):
                 with Vertical(id="login-form", classes="form"):
                     yield Label("Log in", classes="form-title")
                     yield FormRow("Username", Field(placeholder="username", compact=True,
-                                                    id="login-username"))
+                                                    id="login-username"), errors=False)
                     yield FormRow("Password", Field(placeholder="password", password=True,
-                                                    compact=True, id="login-password"))
+                                                    compact=True, id="login-password"),
+                                  errors=False)
                     yield Button("Log in", id="login-submit", variant="primary", compact=True)
                     yield Static("", id="login-error", classes="form-error")
                     yield Label("New here? ctrl+r registers an account.", classes="hint")

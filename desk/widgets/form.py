@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Label, Static
 
 
-class FormRow(Vertical):
-    """A labelled input with a line for its error, which is hidden while there is none."""
+class FormRow(Widget):
+    """A labelled input with a line for its error, which is hidden while there is none.
+
+    With ``errors=False`` the row has no error line, for forms that report one error below
+    all their fields. The row lays its parts out on a grid, so it adds one widget to a form
+    rather than a container per line.
+    """
 
     DEFAULT_CSS = """
-    FormRow { height: auto; }
-    FormRow > Horizontal { height: auto; }
-    FormRow .row-label { width: 14; color: $text-muted; padding: 0 1 0 0; }
-    FormRow .row-input { width: 1fr; }
+    FormRow {
+        layout: grid;
+        grid-size: 2;
+        grid-columns: 14 1fr;
+        grid-rows: auto;
+        height: auto;
+    }
+    FormRow > .row-label { color: $text-muted; padding: 0 1 0 0; }
     FormRow > .row-error {
+        column-span: 2;
         display: none;
         height: auto;
         padding: 0 0 0 14;
@@ -25,17 +34,18 @@ class FormRow(Vertical):
     FormRow.-invalid > .row-error { display: block; }
     """
 
-    def __init__(self, label: str, field: Widget, *, id: str | None = None) -> None:
+    def __init__(self, label: str, field: Widget, *, id: str | None = None,
+                 errors: bool = True) -> None:
         super().__init__(id=id)
         self.label = label
         self.field = field
-        field.add_class("row-input")
+        self.errors = errors
 
     def compose(self) -> ComposeResult:
-        with Horizontal():
-            yield Label(self.label, classes="row-label")
-            yield self.field
-        yield Static("", classes="row-error")
+        yield Label(self.label, classes="row-label")
+        yield self.field
+        if self.errors:
+            yield Static("", classes="row-error")
 
     def show_error(self, message: str | None) -> None:
         """Show ``message`` under the input, or clear the error for None."""

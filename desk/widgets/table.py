@@ -185,10 +185,6 @@ class DataView(Vertical):
         self.table.show_rows(rows)
         self.set_class(not rows, "-empty")
 
-    def set_empty_text(self, text: str) -> None:
-        self.empty_text = text
-        self.query_one(".empty", Static).update(text)
-
     def failed(self) -> None:
         """Stop the loading state after a failed first load; any old rows stay."""
         self.table.loading = False

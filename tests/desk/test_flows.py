@@ -163,7 +163,7 @@ async def test_taker_without_funds_changes_nothing(desk_market: Market) -> None:
     whale = LocalBackend(desk_market)
     whale.register("whale", "whale@example.com", PASSWORD)
     whale.login("whale", PASSWORD)
-    # 900 OpenAI for 10 BTC: the demo trader holds 0.25 BTC.
+    # 900 OpenAI for 10 BTC: the demo trader has 0.25 BTC.
     offer = whale.create_offer("OpenAI", "BTC", "900", "0.011111111")
     before = snapshot(DB_URL)
 
@@ -348,3 +348,79 @@ async def test_dropped_connection_shows_banner(desk_market: Market) -> None:
         await settle(pilot)
         assert not banner.has_class("-shown")
         assert ("information", "Market", "Connection restored.") in app.notices
+
+
+async def test_refresh_keeps_cursor_on_offer(book: Market) -> None:
+    from desk.backend import LocalBackend
+
+    app = desk_on(book)
+    async with app.run_test(notifications=True) as pilot:
+        await log_in(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        table = app.screen.query_one(KeyedTable)
+        [first, second, third] = table.keys
+        await pilot.press("down", "down")
+        assert table.selected_key == third
+
+        alice = LocalBackend(book)
+        alice.login(ALICE, PASSWORD)
+        alice.cancel_offer(first)
+        newest = alice.create_offer("Cohere", "OpenAI", "5", "2").id
+        await pilot.press("r")
+        await settle(pilot)
+        assert table.keys == [second, third, newest]
+        assert table.selected_key == third
+        assert table.cursor_row == 1
+
+
+async def test_pages_through_book(desk_market: Market) -> None:
+    from desk.backend import LocalBackend
+    from desk.screens.trades import PAGE_SIZE
+
+    maker = LocalBackend(desk_market)
+    maker.register("maker", "maker@example.com", PASSWORD)
+    maker.login("maker", PASSWORD)
+    ids = [maker.create_offer("OpenAI", "Anthropic", "1", "1.1").id
+           for _ in range(PAGE_SIZE + 20)]
+
+    app = desk_on(desk_market)
+    async with app.run_test(notifications=True) as pilot:
+        await log_in(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        screen = app.screen
+        table = screen.query_one(KeyedTable)
+        assert table.keys == ids[:PAGE_SIZE]
+        assert "] next page" in str(screen.query_one("#page-status").render())
+
+        await pilot.press("right_square_bracket")
+        await settle(pilot)
+        assert table.keys == ids[PAGE_SIZE:]
+        status = str(screen.query_one("#page-status").render())
+        assert f"Page 2 · offers {PAGE_SIZE + 1}–{PAGE_SIZE + 20}" in status
+
+        await pilot.press("right_square_bracket")
+        await settle(pilot)
+        assert ("information", "Open trades", "This is the last page.") in app.notices
+
+        await pilot.press("left_square_bracket")
+        await settle(pilot)
+        assert table.keys == ids[:PAGE_SIZE]
+
+
+async def test_filter_by_pair(book: Market) -> None:
+    app = desk_on(book)
+    async with app.run_test(notifications=True) as pilot:
+        await log_in(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        screen = app.screen
+        screen.query_one("#filter-from").value = "Google"
+        await settle(pilot)
+        table = screen.query_one(KeyedTable)
+        assert [table.cell_text(key, "pair") for key in table.keys] == ["Google→BTC"]
+        screen.query_one("#filter-to").value = "Anthropic"
+        await settle(pilot)
+        assert table.row_count == 0
+        assert screen.query_one("#offers-view").has_class("-empty")
