@@ -173,10 +173,18 @@ class DeskApp(App[None]):
         except BaseException as error:  # noqa: BLE001 - reported on the login screen
             self._backend_error = error
             self._backend_ready.set()
+            self.call_from_thread(self._open_failed, error)
             raise
         self._backend = backend
         self._backend_ready.set()
         self.call_from_thread(setattr, self, "location", backend.location)
+
+    def _open_failed(self, error: BaseException) -> None:
+        self.log.error("opening the market failed", error=repr(error))
+        message = getattr(error, "message", None) or f"{type(error).__name__}: {error}"
+        login = self.get_screen("login")
+        if isinstance(login, LoginScreen):
+            login.show_message(f"The market cannot be opened: {message}")
 
     def backend(self) -> Backend:
         """Return the open backend, waiting for it to open; call from worker threads only.
