@@ -5,7 +5,7 @@ should match a plain ``DataTable`` of one page whatever the size of the book. Me
 headless Textual app at 80×24:
 
 - first rows: wall time from switching to the open-trades screen, the first time, until its
-  table holds the first page: building the screen, the worker, the SQLite query, the message
+  table contains the first page: building the screen, the worker, the SQLite query, the message
   and the rows. The baseline is a bare app pushing a screen with one ``DataTable`` that adds
   one page of the same rows, already in memory, when mounted.
 - reload: wall time from ``r`` on the built screen until the refreshed page is in the table.

@@ -1,11 +1,11 @@
 """Cold start of ``desk`` to an interactive login screen, against a bare Textual app.
 
-Both programs start the same way: a new Python process on a pseudo-terminal of 80×24, timed
-from the spawn until a known line of the first screen has been written to the terminal (the
-login form's hint for the desk, the only line of the bare app). Each run is a new process,
-so imports are cold in the interpreter but warm in the operating system's file cache, for
-both alike. The desk opens its market after the login screen is up; the database is
-prepared once beforehand (``desk init-db``), as on any start after the first.
+Both programs start the same way, as a new Python process on a pseudo-terminal of 80×24.
+Each is timed from the spawn until a known line of its first screen has been written to the
+terminal: the login form's hint for the desk, the only line of the bare app. Each run is a
+new process, so imports are cold in the interpreter but warm in the operating system's file
+cache, for both alike. The desk opens its market after the login screen is up. The database
+is prepared once beforehand (``desk init-db``), as on any start after the first.
 
 Run: ``python bench/desk_startup.py [--quick]``. Prints each median and their ratio.
 """
