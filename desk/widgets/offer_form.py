@@ -37,7 +37,7 @@ class OfferDraft:
 class OfferForm(Vertical):
     """Checks each field on every change with the market's own parsing rules.
 
-    ``draft`` is the offer when every field is valid, else None. ``available`` holds the
+    ``draft`` is the offer when every field is valid, else None. ``available`` contains the
     trader's available balance per asset, when known, so the form can warn before the
     market rejects an offer it cannot cover.
     """

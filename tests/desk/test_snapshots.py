@@ -1,7 +1,7 @@
 """Screenshots of every screen and dialog, in their normal, empty, loading and error states.
 
 Every desk here has a fixed clock and time zone, a fixed terminal size, animations and cursor
-blinking off, and a market seeded the same way each run; each screenshot is taken after the
+blinking off, and a market seeded the same way each run. Each screenshot is taken after the
 desk's workers finished. Regenerate with ``pytest --snapshot-update`` and read the SVGs that
 changed before committing them.
 """
@@ -125,7 +125,7 @@ def test_portfolio_loading(snap_compare: SnapCompare, desk_market: Market) -> No
         screen.query_one("#login-password").value = "demo123"
         screen.query_one("#login-password").focus()
         await pilot.press("enter")
-        # Login and prices answer; the balances call waits on the gate.
+        # Login and prices return at once; the balances call waits on the gate.
         while not pilot.app.username:
             await pilot.pause()
         await pilot.pause()
