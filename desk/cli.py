@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import ipaddress
 import logging
 import signal
 import sys
-from collections.abc import Sequence
-
-from pydantic import ValidationError
-from sqlalchemy.exc import SQLAlchemyError
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from desk import __version__
 from desk.backend.errors import DeskError
-from desk.settings import Settings
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+    from desk.backend.interface import Backend
+    from desk.settings import Settings
 
 log = logging.getLogger("desk")
 
@@ -82,6 +86,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.INFO if args.command == "serve" else logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command is None:
+        # The desk reads its settings in a worker, after its first screen is drawn.
+        return open_desk(args)
+
+    # Imported here, not at the top: the desk's start-up should not pay for them.
+    from pydantic import ValidationError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from desk.settings import Settings
+
     try:
         settings = Settings()
     except ValidationError as error:
@@ -91,9 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "init-db":
             return init_db(settings, args.init_db_url or args.db, demo=not args.no_demo)
-        if args.command == "serve":
-            return serve(settings, args.host, args.port, args.serve_db_url or args.db)
-        return open_desk(settings, args)
+        return serve(settings, args.host, args.port, args.serve_db_url or args.db)
     except DeskError as error:
         print(f"desk: {error.message}", file=sys.stderr)
         return 1
@@ -131,12 +143,6 @@ def init_db(settings: Settings, url: str | None, *, demo: bool) -> int:
     else:
         print(f"{where} is up to date; nothing to add.")
     return 0
-
-
-def open_desk(settings: Settings, args: argparse.Namespace) -> int:
-    print("desk: the trading desk is not built yet; use 'desk init-db' to prepare a database.",
-          file=sys.stderr)
-    return 3
 
 
 def is_loopback(host: str) -> bool:
@@ -197,3 +203,93 @@ def serve(settings: Settings, host: str, port: int, url: str | None) -> int:
         market.close()
         log.info("server stopped")
     return 0
+
+
+def describe_database(url: str) -> str:
+    """Name a database for people without loading SQLAlchemy: a SQLite file's path, or the URL.
+
+    Passwords in URLs are masked; the backend replaces this text with its own once open.
+    """
+    for prefix in ("sqlite:///", "sqlite+pysqlite:///"):
+        if url.startswith(prefix):
+            return url[len(prefix):].split("?", 1)[0] or ":memory:"
+    scheme, separator, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if separator and at and ":" in credentials:
+        user = credentials.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+    return url
+
+
+class SettingsError(DeskError):
+    """The ``DESK_*`` settings or the ``.env`` file hold an invalid value."""
+
+
+def load_settings() -> Settings:
+    """Read the settings; raise ``SettingsError`` with pydantic's report when one is invalid."""
+    from pydantic import ValidationError
+
+    from desk.settings import Settings
+
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise SettingsError(f"invalid settings: {error}") from None
+
+
+def open_desk(args: argparse.Namespace) -> int:
+    """Run the desk on the embedded database, ``--db URL`` or ``--server URL``.
+
+    Only Textual and the login screen load before the first frame. The settings and the
+    market, with SQLAlchemy or the HTTP client, load afterwards in a worker thread. Errors
+    from that step show on the login screen.
+    """
+    if args.server and importlib.util.find_spec("desk.backend.remote") is None:
+        # The HTTP backend ships with the REST server; a build without it cannot go remote.
+        print("desk: --server needs the HTTP backend (desk.backend.remote), which this "
+              "installation lacks", file=sys.stderr)
+        return 1
+
+    from desk.app import DeskApp
+
+    closers: list[Callable[[], None]] = []
+
+    def open_backend() -> Backend:
+        settings = load_settings()
+        server_url = args.server or (None if args.db else settings.server_url)
+        if server_url:
+            from desk.backend.remote import HttpBackend
+
+            return HttpBackend(server_url)
+
+        from desk.backend.local import LocalBackend
+        from desk.backend.market import Market
+
+        market = Market.open(args.db or settings.database(), settings.market_config())
+        closers.append(market.close)
+        runtime = settings.runtime(market)
+        runtime.start()
+        closers.append(runtime.stop)
+        return LocalBackend(market)
+
+    if args.server:
+        location = f"server {args.server}"
+    elif args.db:
+        location = f"database {describe_database(args.db)}"
+    else:
+        location = ""  # known once the settings are read
+    app = DeskApp(open_backend, location=location)
+    # Textual draws on the terminal; log records go to its devtools log instead of stderr.
+    from textual.logging import TextualHandler
+
+    root = logging.getLogger()
+    saved_handlers = root.handlers[:]
+    root.handlers = [TextualHandler()]
+    try:
+        app.run()
+    finally:
+        root.handlers = saved_handlers
+        app.close_backend()
+        for close in reversed(closers):  # the price feed stops before its market closes
+            close()
+    return app.return_code or 0

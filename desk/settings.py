@@ -6,17 +6,18 @@ import json
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import platformdirs
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from desk.backend.feed import RandomWalk
-from desk.backend.market import Market, MarketConfig
 from desk.backend.money import AI_TOKENS, BTC, PLACES, round_down
-from desk.backend.runtime import MarketRuntime
-from desk.backend.security import load_or_create_secret
+
+if TYPE_CHECKING:
+    # The market pulls in SQLAlchemy; the desk imports settings before its first screen.
+    from desk.backend.market import Market, MarketConfig
+    from desk.backend.runtime import MarketRuntime
 
 APP_NAME = "tokenomics-desk"
 DATABASE_FILE = "desk.db"
@@ -99,16 +100,23 @@ class Settings(BaseSettings):
 
     def signing_key(self) -> str:
         """Return the configured signing key, else the one kept in the data folder."""
+        from desk.backend.security import load_or_create_secret
+
         if self.secret_key is not None:
             return self.secret_key.get_secret_value()
         return load_or_create_secret(self.data_dir)
 
     def runtime(self, market: Market) -> MarketRuntime:
         """Return the background services of ``market`` (price feed, relay), not yet started."""
+        from desk.backend.feed import RandomWalk
+        from desk.backend.runtime import MarketRuntime
+
         feed = RandomWalk(seed=self.feed_seed, volatility=self.feed_volatility)
         return MarketRuntime(market, feed, self.feed_interval_seconds, self.price_history_limit)
 
     def market_config(self) -> MarketConfig:
+        from desk.backend.market import MarketConfig
+
         grant = {token: self.grant_ai_tokens for token in AI_TOKENS}
         grant[BTC] = self.grant_btc
         return MarketConfig(
