@@ -120,7 +120,8 @@ def init_db(settings: Settings, url: str | None, *, demo: bool) -> int:
     from desk.backend.market import Market
 
     database_url = url or settings.database()
-    market = Market.open(database_url, settings.market_config(), create=False)
+    market = Market.open(database_url, settings.market_config(), create=False,
+                         pool=settings.pool_options())
     try:
         added = market.initialise(demo=demo)
     finally:
@@ -163,7 +164,8 @@ def serve(settings: Settings, host: str, port: int, url: str | None) -> int:
               f"or listen on {DEFAULT_HOST}.", file=sys.stderr)
         return 2
 
-    market = Market.open(url or settings.database(), settings.market_config())
+    market = Market.open(url or settings.database(), settings.market_config(),
+                         pool=settings.pool_options())
     runtime = settings.runtime(market)
     app = create_app(market, cors_origins=settings.cors_origins)
     config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,

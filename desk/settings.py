@@ -17,6 +17,7 @@ from desk.backend.market import Market, MarketConfig
 from desk.backend.money import AI_TOKENS, BTC, PLACES, round_down
 from desk.backend.runtime import MarketRuntime
 from desk.backend.security import load_or_create_secret
+from desk.backend.store import PoolOptions
 
 APP_NAME = "tokenomics-desk"
 DATABASE_FILE = "desk.db"
@@ -64,6 +65,21 @@ class Settings(BaseSettings):
     price_history_limit: int = Field(default=1000, ge=10, le=1_000_000,
                                      description="price points kept per asset for charts")
 
+    db_pool_size: int = Field(default=8, ge=1, le=1000,
+                              description="database connections that each process keeps open")
+    db_max_overflow: int = Field(default=16, ge=0, le=1000,
+                                 description="further database connections a process may open "
+                                 "under load; they close when returned")
+    db_pool_timeout_seconds: float = Field(default=30.0, gt=0, le=600,
+                                           description="seconds a request waits for a free "
+                                           "database connection before failing with 503")
+    db_pool_recycle_seconds: int = Field(default=1800, ge=-1,
+                                         description="age in seconds after which a PostgreSQL "
+                                         "connection is replaced; -1 keeps connections")
+    db_pool_pre_ping: bool = Field(default=True,
+                                   description="test each PostgreSQL connection before use, so "
+                                   "that one closed by a database restart is replaced")
+
     @field_validator("secret_key")
     @classmethod
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
@@ -107,6 +123,13 @@ class Settings(BaseSettings):
         """Return the background services of ``market`` (price feed, relay), not yet started."""
         feed = RandomWalk(seed=self.feed_seed, volatility=self.feed_volatility)
         return MarketRuntime(market, feed, self.feed_interval_seconds, self.price_history_limit)
+
+    def pool_options(self) -> PoolOptions:
+        """Return the connection pool options of the market database."""
+        return PoolOptions(size=self.db_pool_size, max_overflow=self.db_max_overflow,
+                           timeout=self.db_pool_timeout_seconds,
+                           recycle=self.db_pool_recycle_seconds,
+                           pre_ping=self.db_pool_pre_ping)
 
     def market_config(self) -> MarketConfig:
         grant = {token: self.grant_ai_tokens for token in AI_TOKENS}
