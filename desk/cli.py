@@ -156,6 +156,7 @@ def serve(settings: Settings, host: str, port: int, url: str | None) -> int:
 
     from desk.backend.market import Market
     from desk.backend.server import create_app
+    from desk.backend.stream_protocol import MAX_CLIENT_MESSAGE_BYTES
 
     if not is_loopback(host) and settings.secret_key is None:
         print(f"desk: listening on {host}, a non-loopback address, requires a signing key. "
@@ -167,9 +168,16 @@ def serve(settings: Settings, host: str, port: int, url: str | None) -> int:
     market = Market.open(url or settings.database(), settings.market_config(),
                          pool=settings.pool_options())
     runtime = settings.runtime(market)
-    app = create_app(market, cors_origins=settings.cors_origins)
+    app = create_app(market, cors_origins=settings.cors_origins,
+                     stream_options=settings.stream_options())
+    # Compression is off because each connection would compress the same small event again;
+    # clients send only their auth message, so incoming messages stay small.
     config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
-                            server_header=False)
+                            server_header=False,
+                            ws_ping_interval=settings.ws_ping_interval_seconds,
+                            ws_ping_timeout=settings.ws_ping_timeout_seconds,
+                            ws_max_size=MAX_CLIENT_MESSAGE_BYTES,
+                            ws_per_message_deflate=False)
     server = uvicorn.Server(config)
     shown_host = f"[{host}]" if ":" in host else host
     log.info("starting server on http://%s:%d with database %s", shown_host, port,

@@ -6,7 +6,7 @@ import json
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import platformdirs
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
@@ -18,6 +18,9 @@ from desk.backend.money import AI_TOKENS, BTC, PLACES, round_down
 from desk.backend.runtime import MarketRuntime
 from desk.backend.security import load_or_create_secret
 from desk.backend.store import PoolOptions
+
+if TYPE_CHECKING:
+    from desk.backend.server.routes.stream import StreamOptions
 
 APP_NAME = "tokenomics-desk"
 DATABASE_FILE = "desk.db"
@@ -80,6 +83,19 @@ class Settings(BaseSettings):
                                    description="test each PostgreSQL connection before use, so "
                                    "that one closed by a database restart is replaced")
 
+    ws_queue_limit: int = Field(default=256, ge=8, le=100_000,
+                                description="events queued for one WebSocket client before the "
+                                "server disconnects it as too slow")
+    ws_auth_timeout_seconds: float = Field(default=10.0, gt=0, le=600,
+                                           description="seconds a new WebSocket client has to "
+                                           "send its auth message")
+    ws_ping_interval_seconds: float = Field(default=20.0, gt=0, le=3600,
+                                            description="seconds between the server's "
+                                            "WebSocket keepalive pings")
+    ws_ping_timeout_seconds: float = Field(default=20.0, gt=0, le=3600,
+                                           description="seconds the server waits for a pong "
+                                           "before it closes the WebSocket")
+
     @field_validator("secret_key")
     @classmethod
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
@@ -130,6 +146,15 @@ class Settings(BaseSettings):
                            timeout=self.db_pool_timeout_seconds,
                            recycle=self.db_pool_recycle_seconds,
                            pre_ping=self.db_pool_pre_ping)
+
+    def stream_options(self) -> StreamOptions:
+        """Return the options of the server's live stream."""
+        # Imported here so that the embedded desk does not load the server's modules.
+        from desk.backend.server.routes.stream import StreamOptions
+
+        return StreamOptions(queue_limit=self.ws_queue_limit,
+                             auth_timeout=self.ws_auth_timeout_seconds,
+                             feed_interval=self.feed_interval_seconds)
 
     def market_config(self) -> MarketConfig:
         grant = {token: self.grant_ai_tokens for token in AI_TOKENS}
