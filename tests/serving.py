@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -32,9 +33,11 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def server_environment(data_dir: Path, secret_key: str | None = SERVER_SECRET) -> dict[str, str]:
+def server_environment(data_dir: Path, secret_key: str | None = SERVER_SECRET,
+                       extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """Return the environment of a server process: the caller's, minus every DESK_ setting,
-    plus a private data folder, a fast bcrypt cost, the CORS origin and ``secret_key``."""
+    plus a private data folder, a fast bcrypt cost, the CORS origin, ``secret_key`` and
+    ``extra``, which overrides the others."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("DESK_")}
     env.update({
         "DESK_DATA_DIR": str(data_dir),
@@ -45,6 +48,7 @@ def server_environment(data_dir: Path, secret_key: str | None = SERVER_SECRET) -
     })
     if secret_key is not None:
         env["DESK_SECRET_KEY"] = secret_key
+    env.update(extra or {})
     return env
 
 
@@ -52,14 +56,17 @@ class ServerProcess:
     """``desk serve`` on a free loopback port, with its own log file.
 
     The database is ``database_url``, by default a new SQLite file in ``folder``. Without
-    ``secret_key``, the server signs tokens with the key in its data folder.
+    ``secret_key``, the server signs tokens with the key in its data folder. ``environment``
+    adds or overrides settings, such as ``DESK_FEED_INTERVAL_SECONDS``.
     """
 
     def __init__(self, folder: Path, secret_key: str | None = SERVER_SECRET,
-                 database_url: str | None = None) -> None:
+                 database_url: str | None = None,
+                 environment: Mapping[str, str] | None = None) -> None:
         self.folder = folder
         self.data_dir = folder / "data"
         self.secret_key = secret_key
+        self.environment = dict(environment or {})
         self.database_url = database_url or f"sqlite:///{folder / 'market.db'}"
         self.log_path = folder / "server.log"
         self.port = 0
@@ -80,13 +87,37 @@ class ServerProcess:
                 if attempt == START_ATTEMPTS:
                     raise
 
+    def restart(self) -> None:
+        """Start the stopped server again on the same port and database."""
+        assert self.port, "the server never started"
+        self._launch()
+        try:
+            self._wait_until_healthy()
+        except ServerFailed:
+            self.stop()
+            raise
+
+    @property
+    def pid(self) -> int:
+        assert self._process is not None, "the server is not running"
+        return self._process.pid
+
+    def pause(self) -> None:
+        """Freeze the server process (SIGSTOP): it keeps its connections but handles no request."""
+        os.kill(self.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused server run again (SIGCONT)."""
+        os.kill(self.pid, signal.SIGCONT)
+
     def _launch(self) -> None:
         command = [sys.executable, "-m", "desk", "serve", "--host", HOST,
                    "--port", str(self.port), "--db", self.database_url]
         with self.log_path.open("ab") as log:
             # The folder as working directory keeps a developer's .env file out of the test.
             self._process = subprocess.Popen(
-                command, cwd=self.folder, env=server_environment(self.data_dir, self.secret_key),
+                command, cwd=self.folder,
+                env=server_environment(self.data_dir, self.secret_key, self.environment),
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
     def _wait_until_healthy(self) -> None:
@@ -112,6 +143,8 @@ class ServerProcess:
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return None if process is None else process.returncode
+        # A paused server would never handle SIGTERM.
+        process.send_signal(signal.SIGCONT)
         process.send_signal(signal.SIGTERM)
         try:
             return process.wait(timeout=STOP_DEADLINE_SECONDS)
