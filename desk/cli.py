@@ -61,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--db", metavar="URL", dest="serve_db_url",
                        help="SQLAlchemy URL of the market database (default: the embedded "
                        "database in the user data folder; env DESK_DATABASE_URL)")
+    serve.add_argument("--no-demo", action="store_true", dest="serve_no_demo",
+                       help="do not add the demo user (demo/demo123), which a production "
+                       "market should not have; the assets, prices and house account are "
+                       "still added")
     return parser
 
 
@@ -92,7 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "init-db":
             return init_db(settings, args.init_db_url or args.db, demo=not args.no_demo)
         if args.command == "serve":
-            return serve(settings, args.host, args.port, args.serve_db_url or args.db)
+            return serve(settings, args.host, args.port, args.serve_db_url or args.db,
+                         demo=not args.serve_no_demo)
         return open_desk(settings, args)
     except DeskError as error:
         print(f"desk: {error.message}", file=sys.stderr)
@@ -150,7 +155,8 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def serve(settings: Settings, host: str, port: int, url: str | None) -> int:
+def serve(settings: Settings, host: str, port: int, url: str | None, *,
+          demo: bool = True) -> int:
     """Run the REST server until it is stopped; return the exit status."""
     import uvicorn
 
@@ -165,7 +171,7 @@ def serve(settings: Settings, host: str, port: int, url: str | None) -> int:
               f"or listen on {DEFAULT_HOST}.", file=sys.stderr)
         return 2
 
-    market = Market.open(url or settings.database(), settings.market_config(),
+    market = Market.open(url or settings.database(), settings.market_config(), demo=demo,
                          pool=settings.pool_options())
     runtime = settings.runtime(market)
     app = create_app(market, cors_origins=settings.cors_origins,

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -57,16 +57,19 @@ class ServerProcess:
 
     The database is ``database_url``, by default a new SQLite file in ``folder``. Without
     ``secret_key``, the server signs tokens with the key in its data folder. ``environment``
-    adds or overrides settings, such as ``DESK_FEED_INTERVAL_SECONDS``.
+    adds or overrides settings, such as ``DESK_FEED_INTERVAL_SECONDS``, and ``arguments``
+    are added to the command line.
     """
 
     def __init__(self, folder: Path, secret_key: str | None = SERVER_SECRET,
                  database_url: str | None = None,
-                 environment: Mapping[str, str] | None = None) -> None:
+                 environment: Mapping[str, str] | None = None,
+                 arguments: Sequence[str] = ()) -> None:
         self.folder = folder
         self.data_dir = folder / "data"
         self.secret_key = secret_key
         self.environment = dict(environment or {})
+        self.arguments = list(arguments)
         self.database_url = database_url or f"sqlite:///{folder / 'market.db'}"
         self.log_path = folder / "server.log"
         self.port = 0
@@ -112,7 +115,7 @@ class ServerProcess:
 
     def _launch(self) -> None:
         command = [sys.executable, "-m", "desk", "serve", "--host", HOST,
-                   "--port", str(self.port), "--db", self.database_url]
+                   "--port", str(self.port), "--db", self.database_url, *self.arguments]
         with self.log_path.open("ab") as log:
             # The folder as working directory keeps a developer's .env file out of the test.
             self._process = subprocess.Popen(
