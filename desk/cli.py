@@ -173,6 +173,11 @@ def serve(settings: Settings, host: str, port: int, url: str | None, *,
 
     market = Market.open(url or settings.database(), settings.market_config(), demo=demo,
                          pool=settings.pool_options())
+    if market.database.dialect == "postgresql" and settings.secret_key is None:
+        # Each server would sign with its own data folder's key, and reject the others' tokens.
+        log.warning("DESK_SECRET_KEY is not set, so this server signs sessions with the key in "
+                    "%s. Give every server of one database the same DESK_SECRET_KEY.",
+                    settings.data_dir)
     runtime = settings.runtime(market)
     app = create_app(market, cors_origins=settings.cors_origins,
                      stream_options=settings.stream_options())

@@ -39,7 +39,9 @@ class Settings(BaseSettings):
                                       env_file_encoding="utf-8", extra="ignore")
 
     data_dir: Path = Field(default_factory=default_data_dir,
-                           description="folder of the embedded database and its signing key")
+                           description="folder of the embedded database and its signing key",
+                           json_schema_extra={"default_text": "the platform's user data folder, "
+                                              "e.g. ~/.local/share/tokenomics-desk on Linux"})
     database_url: str | None = Field(default=None,
                                      description="SQLAlchemy URL of the market database")
     server_url: str | None = Field(default=None, description="URL of a remote desk server")
@@ -53,11 +55,14 @@ class Settings(BaseSettings):
     token_lifetime_minutes: int = Field(default=480, ge=1, le=60 * 24 * 30,
                                         description="how long a login session lasts, in minutes")
     bcrypt_rounds: int = Field(default=12, ge=4, le=16,
-                               description="bcrypt cost factor (log2 of the rounds)")
+                               description="bcrypt cost factor (log2 of the rounds)",
+                               json_schema_extra={"unit": "log2 rounds"})
     grant_ai_tokens: Decimal = Field(default=Decimal(1000), ge=0,
-                                     description="starting grant of each AI token per new account")
+                                     description="starting grant of each AI token per new account",
+                                     json_schema_extra={"unit": "tokens"})
     grant_btc: Decimal = Field(default=Decimal("0.01"), ge=0,
-                               description="starting grant of BTC per new account")
+                               description="starting grant of BTC per new account",
+                               json_schema_extra={"unit": "BTC"})
 
     feed_interval_seconds: float = Field(default=2.0, gt=0, le=3600,
                                          description="seconds between two price feed ticks")
@@ -66,13 +71,16 @@ class Settings(BaseSettings):
     feed_seed: int | None = Field(default=None,
                                   description="seed of the simulated price feed (random if unset)")
     price_history_limit: int = Field(default=1000, ge=10, le=1_000_000,
-                                     description="price points kept per asset for charts")
+                                     description="price points kept per asset for charts",
+                                     json_schema_extra={"unit": "points"})
 
     db_pool_size: int = Field(default=8, ge=1, le=1000,
-                              description="database connections that each process keeps open")
+                              description="database connections that each process keeps open",
+                              json_schema_extra={"unit": "connections"})
     db_max_overflow: int = Field(default=16, ge=0, le=1000,
                                  description="further database connections a process may open "
-                                 "under load; they close when returned")
+                                 "under load; they close when returned",
+                                 json_schema_extra={"unit": "connections"})
     db_pool_timeout_seconds: float = Field(default=30.0, gt=0, le=600,
                                            description="seconds a request waits for a free "
                                            "database connection before failing with 503")
@@ -85,7 +93,8 @@ class Settings(BaseSettings):
 
     ws_queue_limit: int = Field(default=256, ge=8, le=100_000,
                                 description="events queued for one WebSocket client before the "
-                                "server disconnects it as too slow")
+                                "server disconnects it as too slow",
+                                json_schema_extra={"unit": "messages"})
     ws_auth_timeout_seconds: float = Field(default=10.0, gt=0, le=600,
                                            description="seconds a new WebSocket client has to "
                                            "send its auth message")
