@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
@@ -15,6 +16,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from desk import __version__
 from desk.backend.errors import DeskError
 from desk.settings import Settings
+
+if TYPE_CHECKING:
+    import uvicorn
+    from starlette.types import ASGIApp
 
 log = logging.getLogger("desk")
 
@@ -155,6 +160,23 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def uvicorn_config(app: ASGIApp, settings: Settings, host: str,
+                   port: int) -> uvicorn.Config:
+    """Return the uvicorn configuration that ``desk serve`` runs ``app`` with."""
+    import uvicorn
+
+    from desk.backend.stream_protocol import MAX_CLIENT_MESSAGE_BYTES
+
+    # Compression is off because each connection would compress the same small event again.
+    # Clients send only their auth message, so incoming messages stay small.
+    return uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
+                          server_header=False,
+                          ws_ping_interval=settings.ws_ping_interval_seconds,
+                          ws_ping_timeout=settings.ws_ping_timeout_seconds,
+                          ws_max_size=MAX_CLIENT_MESSAGE_BYTES,
+                          ws_per_message_deflate=False)
+
+
 def serve(settings: Settings, host: str, port: int, url: str | None, *,
           demo: bool = True) -> int:
     """Run the REST server until it is stopped; return the exit status."""
@@ -162,7 +184,6 @@ def serve(settings: Settings, host: str, port: int, url: str | None, *,
 
     from desk.backend.market import Market
     from desk.backend.server import create_app
-    from desk.backend.stream_protocol import MAX_CLIENT_MESSAGE_BYTES
 
     if not is_loopback(host) and settings.secret_key is None:
         print(f"desk: listening on {host}, a non-loopback address, requires a signing key. "
@@ -181,15 +202,7 @@ def serve(settings: Settings, host: str, port: int, url: str | None, *,
     runtime = settings.runtime(market)
     app = create_app(market, cors_origins=settings.cors_origins,
                      stream_options=settings.stream_options())
-    # Compression is off because each connection would compress the same small event again;
-    # clients send only their auth message, so incoming messages stay small.
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
-                            server_header=False,
-                            ws_ping_interval=settings.ws_ping_interval_seconds,
-                            ws_ping_timeout=settings.ws_ping_timeout_seconds,
-                            ws_max_size=MAX_CLIENT_MESSAGE_BYTES,
-                            ws_per_message_deflate=False)
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn_config(app, settings, host, port))
     shown_host = f"[{host}]" if ":" in host else host
     log.info("starting server on http://%s:%d with database %s", shown_host, port,
              market.location)
