@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -18,6 +19,7 @@ ALLOWED_ORIGIN = "http://desk.example.com"
 HOST = "127.0.0.1"
 STARTUP_DEADLINE_SECONDS = 60.0
 STOP_DEADLINE_SECONDS = 15.0
+LOG_DEADLINE_SECONDS = 30.0
 # Attempts to start on a free port, because another process may take the port between
 # probing it and the server binding it.
 START_ATTEMPTS = 3
@@ -157,6 +159,27 @@ class ServerProcess:
 
     def log_size(self) -> int:
         return self.log_path.stat().st_size if self.log_path.exists() else 0
+
+    def wait_for_log(self, pattern: str, count: int = 1, start: int = 0) -> list[str]:
+        """Return the matches of the regular expression ``pattern`` in the log from byte
+        ``start`` on, once there are at least ``count``; fail after a deadline.
+
+        A match is its first group, or the whole match without groups. The server writes a
+        request's access log line just after it sends the response, so a client can have the
+        response before the line is in the log.
+        """
+        deadline = time.monotonic() + LOG_DEADLINE_SECONDS
+        while True:
+            text = self.log_text(start)
+            found = [match.group(1) if match.groups() else match.group(0)
+                     for match in re.finditer(pattern, text, re.MULTILINE)]
+            if len(found) >= count:
+                return found
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{count} matches of {pattern!r} expected in the server "
+                                     f"log within {LOG_DEADLINE_SECONDS} s, found "
+                                     f"{len(found)}:\n{text}")
+            time.sleep(0.02)  # a poll interval, not a wait for readiness
 
     def log_text(self, start: int = 0) -> str:
         """Return the server's log from byte offset ``start`` on."""
