@@ -161,9 +161,19 @@ class PostgresLeadership(Leadership):
         return False
 
     def release(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        # Unlock before closing: PostgreSQL frees a closed session's locks only once its
+        # backend process has exited, which may be after another process tried to take over.
+        try:
+            if not connection.closed:
+                connection.execute("SELECT pg_advisory_unlock(%s)", (self.lock_id,))
+        except psycopg.Error as error:
+            log.warning("could not unlock the feed lock before closing: %s", error)
+        finally:
+            connection.close()
+
 
     @property
     def held(self) -> bool:
