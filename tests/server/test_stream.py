@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -193,23 +193,11 @@ def test_log_names_user_not_token(server: ServerProcess,
     start = server.log_size()
     with open_socket(server, auth(alice.token)) as websocket:
         websocket.recv(timeout=DEADLINE)
-    wait_for_log(server, f"stream closed for user {alice.id} ", start)
+    server.wait_for_log(re.escape(f"stream closed for user {alice.id} "), start=start)
 
     log = server.log_text(start)
     assert f"stream opened for user {alice.id} from 127.0.0.1:" in log
     assert alice.token not in log
-
-
-def wait_for_log(server: ServerProcess, text: str, start: int = 0) -> str:
-    """Return the server's log from ``start`` once it contains ``text``; fail after DEADLINE."""
-    deadline = time.monotonic() + DEADLINE
-    while time.monotonic() < deadline:
-        log = server.log_text(start)
-        if text in log:
-            return log
-        time.sleep(0.05)  # a poll interval, not a wait for readiness
-    raise AssertionError(f"{text!r} not in the server log within {DEADLINE} s:\n"
-                         f"{server.log_text(start)}")
 
 
 @pytest.fixture
@@ -246,13 +234,14 @@ def test_slow_client_disconnected(postgres_server: ServerProcess) -> None:
     with open_socket(server, auth(reader.token), sock=sock, max_queue=1) as websocket:
         assert json.loads(websocket.recv(timeout=DEADLINE))["type"] == "hello"
         notify_ticks(server.database_url, prices, BURST)
-        log = wait_for_log(server, "too slow", start)
+        server.wait_for_log("too slow", start=start)
         code, reason = close_of(websocket)
 
+    log = server.log_text(start)
     assert f"of user {reader.id} is too slow: more than 8 events were waiting" in log
     assert code == CLOSE_TOO_SLOW
     assert reason == "too slow: more than 8 events were waiting"
-    wait_for_log(server, f"stream closed for user {reader.id} ", start)
+    server.wait_for_log(re.escape(f"stream closed for user {reader.id} "), start=start)
     assert httpx.get(f"{server.url}/api/health").status_code == 200
 
 
