@@ -74,6 +74,15 @@ class Recorder:
             except queue.Empty:
                 return items
 
+    def drain_states(self) -> list[StreamState]:
+        """Return every state change recorded and not taken yet."""
+        states = []
+        while True:
+            try:
+                states.append(self.states.get_nowait())
+            except queue.Empty:
+                return states
+
     def balances_of(self, items: list[StreamItem]) -> list[BalanceEvent]:
         return [item for item in items if isinstance(item, BalanceEvent)]
 

@@ -8,9 +8,9 @@ from collections.abc import Callable
 import pytest
 
 from desk.backend import Backend, LocalBackend, Market
-from desk.backend.events import BalanceEvent, PriceEvent
+from desk.backend.events import BalanceEvent, PriceEvent, ResyncEvent
 from desk.backend.feed import FeedRunner, RandomWalk
-from desk.backend.stream import StreamItem, StreamState
+from desk.backend.stream import CatchUp, StreamItem, StreamState
 from desk.backend.websocket_stream import WebSocketEventStream, backoff_delay, stream_url
 from tests.streams import Recorder
 
@@ -67,6 +67,13 @@ def test_close_releases_bus(market: Market) -> None:
     assert states == [StreamState.CLOSED]
     assert stream.state is StreamState.CLOSED
     assert not market.events.has_listeners()
+
+
+def test_resync_becomes_catch_up(market: Market, trader: Callable[[], Backend]) -> None:
+    seen: list[StreamItem] = []
+    trader().events().subscribe(seen.append)
+    market.events.deliver(ResyncEvent())
+    assert seen == [CatchUp(reconnected=True)]
 
 
 def test_failing_listener_is_skipped(market: Market, trader: Callable[[], Backend]) -> None:

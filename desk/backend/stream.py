@@ -3,8 +3,8 @@
 ``Backend.events()`` returns an ``EventStream``. A screen subscribes once and receives ``price``,
 ``trade`` and ``balance`` events (``desk.backend.events``), plus a ``CatchUp`` whenever it
 should refetch what it shows because events may have been missed. The stream's ``state``
-reports whether events are flowing: in process they always are; over a WebSocket the connection can
-go quiet or drop, and the stream reconnects by itself.
+reports whether events are flowing. In process they always are. Over a WebSocket the connection
+can go quiet or drop, and the stream reconnects by itself.
 
 Listeners and state callbacks run on the stream's own thread (the publishing thread in
 process, the stream's network thread otherwise). They must return quickly and must not touch
@@ -18,10 +18,19 @@ import enum
 import logging
 import threading
 from collections.abc import Callable
+from functools import partial
 from typing import Literal
 
 from desk.backend import schemas
-from desk.backend.events import Event, EventBus, Subscription
+from desk.backend.events import (
+    BalanceEvent,
+    Event,
+    EventBus,
+    PriceEvent,
+    ResyncEvent,
+    Subscription,
+    TradeEvent,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +55,16 @@ class CatchUp(schemas.Model):
 
     A remote stream sends it after every connection, before any event of that connection,
     and follows it with the current prices and the trader's balances as ordinary events.
-    ``reconnected`` is false after the first connection and true after every later one.
+    ``reconnected`` is false after the first connection and true after every later one. Any
+    stream also sends it, with ``reconnected`` true, when its market's relay to other
+    processes has lost events.
     """
 
     type: Literal["catch_up"] = "catch_up"
     reconnected: bool
 
 
-StreamItem = Event | CatchUp
+StreamItem = PriceEvent | TradeEvent | BalanceEvent | CatchUp
 Listener = Callable[[StreamItem], None]
 StateListener = Callable[[StreamState], None]
 
@@ -152,7 +163,8 @@ class LocalEventStream(EventStream):
                 return lambda: None
             key = self._next_key
             self._next_key += 1
-            self._subscriptions[key] = self.bus.subscribe(listener, user_id=self.user_id)
+            self._subscriptions[key] = self.bus.subscribe(partial(_translate, listener),
+                                                          user_id=self.user_id)
         return lambda: self._unsubscribe(key)
 
     def _unsubscribe(self, key: int) -> None:
@@ -168,3 +180,8 @@ class LocalEventStream(EventStream):
         for subscription in subscriptions:
             subscription.close()
         self._set_state(StreamState.CLOSED, "closed")
+
+
+def _translate(listener: Listener, event: Event) -> None:
+    """Pass a bus event to a stream listener, as a ``CatchUp`` if it is a resync."""
+    listener(CatchUp(reconnected=True) if isinstance(event, ResyncEvent) else event)

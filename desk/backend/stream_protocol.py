@@ -8,7 +8,9 @@ sends JSON text messages, each with a ``type``:
 - ``hello`` first: the user's id, current prices and balances, and the price feed's interval,
   so that a client can catch up and can tell when ticks are overdue;
 - ``price`` for each tick, ``trade`` when an offer is created, executed or cancelled, and
-  ``balance`` when the connected user's balances change (never another user's).
+  ``balance`` when the connected user's balances change (never another user's);
+- ``resync`` when the server may have missed events of other servers (its PostgreSQL relay
+  reconnected): fetch balances and the offer book again.
 
 The server ignores any later message from the client. It closes the connection with one of
 the codes below; a client reconnects after any code except ``CLOSE_UNAUTHENTICATED``.
@@ -22,7 +24,7 @@ from typing import Annotated, Literal
 from pydantic import Field, TypeAdapter
 
 from desk.backend import schemas
-from desk.backend.events import BalanceEvent, PriceEvent, TradeEvent
+from desk.backend.events import BalanceEvent, PriceEvent, ResyncEvent, TradeEvent
 
 STREAM_PATH = "/api/ws"
 
@@ -62,12 +64,12 @@ class Hello(schemas.Model):
     server_time: datetime
 
 
-ServerMessage = Annotated[Hello | PriceEvent | TradeEvent | BalanceEvent,
+ServerMessage = Annotated[Hello | PriceEvent | TradeEvent | BalanceEvent | ResyncEvent,
                           Field(discriminator="type")]
 """Any message that the server sends, distinguished by its ``type``."""
 
-server_message_adapter: TypeAdapter[Hello | PriceEvent | TradeEvent | BalanceEvent] = (
-    TypeAdapter(ServerMessage))
+server_message_adapter: TypeAdapter[
+    Hello | PriceEvent | TradeEvent | BalanceEvent | ResyncEvent] = TypeAdapter(ServerMessage)
 
 
 def close_reason(text: str) -> str:

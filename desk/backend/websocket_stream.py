@@ -25,7 +25,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
 from desk import __version__
-from desk.backend.events import BalanceEvent, Event, PriceEvent
+from desk.backend.events import BalanceEvent, Event, PriceEvent, ResyncEvent
 from desk.backend.stream import CatchUp, EventStream, StreamState
 from desk.backend.stream_protocol import (
     CLOSE_UNAUTHENTICATED,
@@ -221,7 +221,10 @@ class WebSocketEventStream(EventStream):
                 raise ProtocolError("unexpected second hello message")
             if self._state is not StreamState.CONNECTED:
                 self._set_state(StreamState.CONNECTED)
-            self._emit(message)
+            if isinstance(message, ResyncEvent):
+                self._emit(CatchUp(reconnected=True))
+            else:
+                self._emit(message)
 
 
 def _parse(text: str | bytes) -> Hello | Event:

@@ -40,8 +40,9 @@ below. Send `{{"type": "auth", "token": "<token>"}}` as the first message, withi
 The server replies with `hello` (`user_id`, current `prices` and `balances`,
 `feed_interval_seconds`), then sends one JSON message per event, told apart by `type`:
 `price` for each tick of the price feed, `trade` when any offer is created, executed or
-cancelled (`action`, `trade`), and `balance` when the caller's own balances change. Amounts
-are strings, as in responses. Close codes: `4401` missing, invalid or expired token (log in
+cancelled (`action`, `trade`), `balance` when the caller's own balances change, and `resync`
+when the server may have missed other servers' events, so the client should fetch balances
+and the offer book again. Amounts are strings, as in responses. Close codes: `4401` missing, invalid or expired token (log in
 again before reconnecting), `4408` the client read too slowly and more than {queue_limit}
 events were waiting, `1012` the server is restarting. After any close other than `4401`,
 reconnect with backoff and fetch balances and the offer book again, because events sent while
