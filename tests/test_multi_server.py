@@ -171,7 +171,8 @@ def asset_totals(database_url: str) -> dict[str, Decimal]:
     return {asset: from_minor(total, asset) for asset, total in rows}
 
 
-def negative_balances(database_url: str) -> list[tuple[int, str, int, int]]:
+def negative_balances(database_url: str) -> list[tuple[object, ...]]:
+    """Return (user id, asset, balance, held) of every balance below zero or below its hold."""
     database = Database(database_url)
     try:
         with database.read() as connection:

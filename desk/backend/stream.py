@@ -113,7 +113,7 @@ class EventStream(abc.ABC):
     def close(self) -> None:
         """Stop delivering events and release the connection; the state becomes CLOSED."""
 
-    def _listener_added(self) -> None:
+    def _listener_added(self) -> None:  # noqa: B027 (a hook that subclasses may override)
         """Run after each ``subscribe``; a stream that connects lazily starts here."""
 
     def _remove(self, listeners: list[Listener] | list[StateListener], listener: object) -> None:

@@ -19,10 +19,10 @@ from sqlalchemy.engine import make_url
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from desk.backend.coordination import CHANNEL
 from desk.backend.events import BalanceEvent, PriceEvent
 from desk.backend.remote import HttpBackend
 from desk.backend.stream import CatchUp, StreamState
-from desk.backend.coordination import CHANNEL
 from desk.backend.stream_protocol import (
     CLOSE_SERVICE_RESTART,
     CLOSE_TOO_SLOW,

@@ -42,11 +42,11 @@ The server replies with `hello` (`user_id`, current `prices` and `balances`,
 `price` for each tick of the price feed, `trade` when any offer is created, executed or
 cancelled (`action`, `trade`), `balance` when the caller's own balances change, and `resync`
 when the server may have missed other servers' events, so the client should fetch balances
-and the offer book again. Amounts are strings, as in responses. Close codes: `4401` missing, invalid or expired token (log in
-again before reconnecting), `4408` the client read too slowly and more than {queue_limit}
-events were waiting, `1012` the server is restarting. After any close other than `4401`,
-reconnect with backoff and fetch balances and the offer book again, because events sent while
-the client was away are not replayed.
+and the offer book again. Amounts are strings, as in responses. Close codes: `4401` missing,
+invalid or expired token (log in again before reconnecting), `4408` the client read too slowly
+and more than {queue_limit} events were waiting, `1012` the server is restarting. After any
+close other than `4401`, reconnect with backoff and fetch balances and the offer book again,
+because events sent while the client was away are not replayed.
 """
 
 TAGS = [

@@ -18,7 +18,6 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
 
 import jwt
 from fastapi import APIRouter, WebSocket
@@ -224,7 +223,7 @@ class StreamConnection:
     async def _receive_until_closed(self) -> str:
         """Read and ignore client messages until the client closes; return how it closed."""
         while True:
-            message: dict[str, Any] = await self.websocket.receive()
+            message = await self.websocket.receive()
             if message["type"] == "websocket.disconnect":
                 code = message.get("code", 1005)
                 reason = message.get("reason") or ""
