@@ -17,10 +17,10 @@ from desk.backend.market import Market, MarketConfig
 from desk.backend.money import AI_TOKENS, BTC, PLACES, round_down
 from desk.backend.runtime import MarketRuntime
 from desk.backend.security import load_or_create_secret
-from desk.backend.store import PoolOptions
 
 if TYPE_CHECKING:
     from desk.backend.server.routes.stream import StreamOptions
+    from desk.backend.store import PoolOptions
 
 APP_NAME = "tokenomics-desk"
 DATABASE_FILE = "desk.db"
@@ -151,6 +151,9 @@ class Settings(BaseSettings):
 
     def pool_options(self) -> PoolOptions:
         """Return the connection pool options of the market database."""
+        # Imported here because the store loads SQLAlchemy, which the settings do not need.
+        from desk.backend.store import PoolOptions
+
         return PoolOptions(size=self.db_pool_size, max_overflow=self.db_max_overflow,
                            timeout=self.db_pool_timeout_seconds,
                            recycle=self.db_pool_recycle_seconds,

@@ -33,7 +33,6 @@ from desk.backend.interface import Backend, Number
 from desk.backend.money import parse_number
 from desk.backend.stream import EventStream
 from desk.backend.trading import check_trade_id
-from desk.backend.websocket_stream import WebSocketEventStream
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +84,9 @@ class HttpBackend(Backend):
         return self._call("POST", "/api/auth/login", schemas.Session, body=body, auth=False)
 
     def _open_stream(self, session: schemas.Session) -> EventStream:
+        # Imported on first use: the WebSocket client is not needed for plain requests.
+        from desk.backend.websocket_stream import WebSocketEventStream
+
         return WebSocketEventStream(self.base_url, session.access_token)
 
     def register(self, username: str, email: str, password: str) -> schemas.User:
