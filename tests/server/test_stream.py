@@ -166,7 +166,7 @@ def test_expired_token_closed_with_4401(server: ServerProcess,
 def test_session_expiry_ends_stream(server: ServerProcess,
                                     account: Callable[[], Account]) -> None:
     alice = account()
-    short_lived = signed_token(alice.id, timedelta(seconds=2))
+    short_lived = signed_token(alice.id, timedelta(seconds=3))
     with open_socket(server, auth(short_lived)) as websocket:
         hello = json.loads(websocket.recv(timeout=DEADLINE))
         code, reason = close_of(websocket)
