@@ -26,7 +26,7 @@ from desk.backend.store import Database
 from desk.backend.stream import CatchUp, StreamState
 from tests.postgres import PostgresServer
 from tests.serving import ServerProcess
-from tests.streams import Recorder
+from tests.streams import DEADLINE, Recorder
 from tests.support import PASSWORD, unique_name
 
 TAKERS = 32
@@ -326,9 +326,20 @@ def test_relay_outage_makes_clients_catch_up(
         assert StreamState.RECONNECTING not in watcher.drain_states()
 
 
+def leaders_of(servers: list[ServerProcess]) -> list[ServerProcess]:
+    """Return the servers that have taken the feed lock, once at least one has; fail after the
+    deadline. A server takes the lock at its first tick, one feed interval after it starts."""
+    deadline = time.monotonic() + DEADLINE
+    while True:
+        leaders = [server for server in servers if LEADER_LOG in server.log_text()]
+        if leaders or time.monotonic() > deadline:
+            return leaders
+        time.sleep(0.05)  # a poll interval, not a wait for readiness
+
+
 def test_one_feed_for_both_servers(servers: list[ServerProcess],
                                    desk: Callable[[ServerProcess], HttpBackend]) -> None:
-    leaders = [server for server in servers if LEADER_LOG in server.log_text()]
+    leaders = leaders_of(servers)
     assert len(leaders) == 1
 
     watchers = [Recorder(desk(server).events()) for server in servers]
@@ -355,7 +366,7 @@ def test_feed_moves_to_survivor(postgres: PostgresServer, postgres_template: str
     backend: HttpBackend | None = None
     try:
         start_together(pair)
-        leader = next(server for server in pair if LEADER_LOG in server.log_text())
+        leader = leaders_of(pair)[0]
         survivor = next(server for server in pair if server is not leader)
         backend = HttpBackend(survivor.url)
         backend.login("demo", "demo123")
