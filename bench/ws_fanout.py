@@ -90,6 +90,9 @@ def serve_child(database_url: str, clients: int, control: Connection) -> None:
 
         async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             tcp_writers.append(writer)
+            # A client counts as connected once it reads this line, like a WebSocket client
+            # once it reads its hello; before that, a broadcast could miss it.
+            writer.write(b"ready\n")
 
         tcp_server = await asyncio.start_server(accept, HOST, tcp_port)
         threading.Thread(target=publish_on_command, args=(loop,), daemon=True).start()
@@ -187,6 +190,8 @@ async def measure_async(info: dict[str, Any], control: Connection, clients: int,
         await websocket.recv()  # the hello
         websockets.append(websocket)
     streams = [await asyncio.open_connection(HOST, info["tcp_port"]) for _ in range(clients)]
+    for reader, _writer in streams:
+        await reader.readline()  # the server's "ready"
     readers = [asyncio.create_task(read_ws(websocket)) for websocket in websockets]
     readers += [asyncio.create_task(read_tcp(reader)) for reader, _writer in streams]
 
