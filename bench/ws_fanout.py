@@ -90,8 +90,8 @@ def serve_child(database_url: str, clients: int, control: Connection) -> None:
 
         async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             tcp_writers.append(writer)
-            # A client counts as connected once it reads this line, like a WebSocket client
-            # once it reads its hello; before that, a broadcast could miss it.
+            # A client counts as connected once it reads this line, as a WebSocket client does
+            # once it reads its hello. Before that, a broadcast could miss it.
             writer.write(b"ready\n")
 
         tcp_server = await asyncio.start_server(accept, HOST, tcp_port)
