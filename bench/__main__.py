@@ -39,6 +39,7 @@ BENCHMARKS = [
     "bench.memory",
     "bench.desk_startup",
     "bench.desk_offers",
+    "bench.ws_fanout",
 ]
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"

@@ -15,7 +15,9 @@ from desk import __version__
 from desk.backend.errors import DeskError
 
 if TYPE_CHECKING:
+    import uvicorn
     from pydantic import ValidationError
+    from starlette.types import ASGIApp
 
     from desk.backend.interface import Backend
     from desk.settings import Settings
@@ -65,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--db", metavar="URL", dest="serve_db_url",
                        help="SQLAlchemy URL of the market database (default: the embedded "
                        "database in the user data folder; env DESK_DATABASE_URL)")
+    serve.add_argument("--no-demo", action="store_true", dest="serve_no_demo",
+                       help="do not add the demo user (demo/demo123), which a production "
+                       "market should not have; the assets, prices and house account are "
+                       "still added")
     return parser
 
 
@@ -105,7 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "init-db":
             return init_db(settings, args.init_db_url or args.db, demo=not args.no_demo)
-        return serve(settings, args.host, args.port, args.serve_db_url or args.db)
+        return serve(settings, args.host, args.port, args.serve_db_url or args.db,
+                     demo=not args.serve_no_demo)
     except DeskError as error:
         print(f"desk: {error.message}", file=sys.stderr)
         return 1
@@ -132,7 +139,8 @@ def init_db(settings: Settings, url: str | None, *, demo: bool) -> int:
     from desk.backend.market import Market
 
     database_url = url or settings.database()
-    market = Market.open(database_url, settings.market_config(), create=False)
+    market = Market.open(database_url, settings.market_config(), create=False,
+                         pool=settings.pool_options())
     try:
         added = market.initialise(demo=demo)
     finally:
@@ -155,7 +163,25 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def serve(settings: Settings, host: str, port: int, url: str | None) -> int:
+def uvicorn_config(app: ASGIApp, settings: Settings, host: str,
+                   port: int) -> uvicorn.Config:
+    """Return the uvicorn configuration that ``desk serve`` runs ``app`` with."""
+    import uvicorn
+
+    from desk.backend.stream_protocol import MAX_CLIENT_MESSAGE_BYTES
+
+    # Compression is off because each connection would compress the same small event again.
+    # Clients send only their auth message, so incoming messages stay small.
+    return uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
+                          server_header=False,
+                          ws_ping_interval=settings.ws_ping_interval_seconds,
+                          ws_ping_timeout=settings.ws_ping_timeout_seconds,
+                          ws_max_size=MAX_CLIENT_MESSAGE_BYTES,
+                          ws_per_message_deflate=False)
+
+
+def serve(settings: Settings, host: str, port: int, url: str | None, *,
+          demo: bool = True) -> int:
     """Run the REST server until it is stopped; return the exit status."""
     import uvicorn
 
@@ -169,12 +195,17 @@ def serve(settings: Settings, host: str, port: int, url: str | None) -> int:
               f"or listen on {DEFAULT_HOST}.", file=sys.stderr)
         return 2
 
-    market = Market.open(url or settings.database(), settings.market_config())
+    market = Market.open(url or settings.database(), settings.market_config(), demo=demo,
+                         pool=settings.pool_options())
+    if market.database.dialect == "postgresql" and settings.secret_key is None:
+        # Each server would sign with its own data folder's key, and reject the others' tokens.
+        log.warning("DESK_SECRET_KEY is not set, so this server signs sessions with the key in "
+                    "%s. Give every server of one database the same DESK_SECRET_KEY.",
+                    settings.data_dir)
     runtime = settings.runtime(market)
-    app = create_app(market, cors_origins=settings.cors_origins)
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
-                            server_header=False)
-    server = uvicorn.Server(config)
+    app = create_app(market, cors_origins=settings.cors_origins,
+                     stream_options=settings.stream_options())
+    server = uvicorn.Server(uvicorn_config(app, settings, host, port))
     shown_host = f"[{host}]" if ":" in host else host
     log.info("starting server on http://%s:%d with database %s", shown_host, port,
              market.location)

@@ -19,6 +19,10 @@ if TYPE_CHECKING:
     from desk.backend.market import Market, MarketConfig
     from desk.backend.runtime import MarketRuntime
 
+if TYPE_CHECKING:
+    from desk.backend.server.routes.stream import StreamOptions
+    from desk.backend.store import PoolOptions
+
 APP_NAME = "tokenomics-desk"
 DATABASE_FILE = "desk.db"
 # The token issuer rejects shorter keys: RFC 7518 asks for HS256 keys of at least 256 bits.
@@ -36,7 +40,9 @@ class Settings(BaseSettings):
                                       env_file_encoding="utf-8", extra="ignore")
 
     data_dir: Path = Field(default_factory=default_data_dir,
-                           description="folder of the embedded database and its signing key")
+                           description="folder of the embedded database and its signing key",
+                           json_schema_extra={"default_text": "the platform's user data folder, "
+                                              "e.g. ~/.local/share/tokenomics-desk on Linux"})
     database_url: str | None = Field(default=None,
                                      description="SQLAlchemy URL of the market database")
     server_url: str | None = Field(default=None, description="URL of a remote desk server")
@@ -50,11 +56,14 @@ class Settings(BaseSettings):
     token_lifetime_minutes: int = Field(default=480, ge=1, le=60 * 24 * 30,
                                         description="how long a login session lasts, in minutes")
     bcrypt_rounds: int = Field(default=12, ge=4, le=16,
-                               description="bcrypt cost factor (log2 of the rounds)")
+                               description="bcrypt cost factor (log2 of the rounds)",
+                               json_schema_extra={"unit": "log2 rounds"})
     grant_ai_tokens: Decimal = Field(default=Decimal(1000), ge=0,
-                                     description="starting grant of each AI token per new account")
+                                     description="starting grant of each AI token per new account",
+                                     json_schema_extra={"unit": "tokens"})
     grant_btc: Decimal = Field(default=Decimal("0.01"), ge=0,
-                               description="starting grant of BTC per new account")
+                               description="starting grant of BTC per new account",
+                               json_schema_extra={"unit": "BTC"})
 
     feed_interval_seconds: float = Field(default=2.0, gt=0, le=3600,
                                          description="seconds between two price feed ticks")
@@ -63,7 +72,39 @@ class Settings(BaseSettings):
     feed_seed: int | None = Field(default=None,
                                   description="seed of the simulated price feed (random if unset)")
     price_history_limit: int = Field(default=1000, ge=10, le=1_000_000,
-                                     description="price points kept per asset for charts")
+                                     description="price points kept per asset for charts",
+                                     json_schema_extra={"unit": "points"})
+
+    db_pool_size: int = Field(default=8, ge=1, le=1000,
+                              description="database connections that each process keeps open",
+                              json_schema_extra={"unit": "connections"})
+    db_max_overflow: int = Field(default=16, ge=0, le=1000,
+                                 description="further database connections a process may open "
+                                 "under load; they close when returned",
+                                 json_schema_extra={"unit": "connections"})
+    db_pool_timeout_seconds: float = Field(default=30.0, gt=0, le=600,
+                                           description="seconds a request waits for a free "
+                                           "database connection before failing with 503")
+    db_pool_recycle_seconds: int = Field(default=1800, ge=-1,
+                                         description="age in seconds after which a PostgreSQL "
+                                         "connection is replaced; -1 keeps connections")
+    db_pool_pre_ping: bool = Field(default=True,
+                                   description="test each PostgreSQL connection before use, so "
+                                   "that one closed by a database restart is replaced")
+
+    ws_queue_limit: int = Field(default=256, ge=8, le=100_000,
+                                description="events queued for one WebSocket client before the "
+                                "server disconnects it as too slow",
+                                json_schema_extra={"unit": "messages"})
+    ws_auth_timeout_seconds: float = Field(default=10.0, gt=0, le=600,
+                                           description="seconds a new WebSocket client has to "
+                                           "send its auth message")
+    ws_ping_interval_seconds: float = Field(default=20.0, gt=0, le=3600,
+                                            description="seconds between the server's "
+                                            "WebSocket keepalive pings")
+    ws_ping_timeout_seconds: float = Field(default=20.0, gt=0, le=3600,
+                                           description="seconds the server waits for a pong "
+                                           "before it closes the WebSocket")
 
     @field_validator("secret_key")
     @classmethod
@@ -113,6 +154,25 @@ class Settings(BaseSettings):
 
         feed = RandomWalk(seed=self.feed_seed, volatility=self.feed_volatility)
         return MarketRuntime(market, feed, self.feed_interval_seconds, self.price_history_limit)
+
+    def pool_options(self) -> PoolOptions:
+        """Return the connection pool options of the market database."""
+        # Imported here because the store loads SQLAlchemy, which the settings do not need.
+        from desk.backend.store import PoolOptions
+
+        return PoolOptions(size=self.db_pool_size, max_overflow=self.db_max_overflow,
+                           timeout=self.db_pool_timeout_seconds,
+                           recycle=self.db_pool_recycle_seconds,
+                           pre_ping=self.db_pool_pre_ping)
+
+    def stream_options(self) -> StreamOptions:
+        """Return the options of the server's live stream."""
+        # Imported here so that the embedded desk does not load the server's modules.
+        from desk.backend.server.routes.stream import StreamOptions
+
+        return StreamOptions(queue_limit=self.ws_queue_limit,
+                             auth_timeout=self.ws_auth_timeout_seconds,
+                             feed_interval=self.feed_interval_seconds)
 
     def market_config(self) -> MarketConfig:
         from desk.backend.market import MarketConfig

@@ -41,6 +41,17 @@ class PostgresServer:
     def url_of(self, name: str) -> str:
         return self.url.set(database=name).render_as_string(hide_password=False)
 
+    def end_listeners(self, url: str) -> int:
+        """End every session on the database at ``url`` that listens for notifications.
+
+        A database restart or a network fault does the same. Return how many were ended.
+        """
+        name = make_url(url).database
+        rows = self._admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = %s AND query LIKE 'LISTEN %%'", (name,)).fetchall()
+        return len(rows)
+
     def drop(self, url: str) -> None:
         name = make_url(url).database
         assert name and name.startswith("desk_test_")

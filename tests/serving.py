@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -17,6 +19,7 @@ ALLOWED_ORIGIN = "http://desk.example.com"
 HOST = "127.0.0.1"
 STARTUP_DEADLINE_SECONDS = 60.0
 STOP_DEADLINE_SECONDS = 15.0
+LOG_DEADLINE_SECONDS = 30.0
 # Attempts to start on a free port, because another process may take the port between
 # probing it and the server binding it.
 START_ATTEMPTS = 3
@@ -32,9 +35,11 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def server_environment(data_dir: Path, secret_key: str | None = SERVER_SECRET) -> dict[str, str]:
+def server_environment(data_dir: Path, secret_key: str | None = SERVER_SECRET,
+                       extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """Return the environment of a server process: the caller's, minus every DESK_ setting,
-    plus a private data folder, a fast bcrypt cost, the CORS origin and ``secret_key``."""
+    plus a private data folder, a fast bcrypt cost, the CORS origin, ``secret_key`` and
+    ``extra``, which overrides the others."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("DESK_")}
     env.update({
         "DESK_DATA_DIR": str(data_dir),
@@ -45,6 +50,7 @@ def server_environment(data_dir: Path, secret_key: str | None = SERVER_SECRET) -
     })
     if secret_key is not None:
         env["DESK_SECRET_KEY"] = secret_key
+    env.update(extra or {})
     return env
 
 
@@ -52,14 +58,20 @@ class ServerProcess:
     """``desk serve`` on a free loopback port, with its own log file.
 
     The database is ``database_url``, by default a new SQLite file in ``folder``. Without
-    ``secret_key``, the server signs tokens with the key in its data folder.
+    ``secret_key``, the server signs tokens with the key in its data folder. ``environment``
+    adds or overrides settings, such as ``DESK_FEED_INTERVAL_SECONDS``, and ``arguments``
+    are added to the command line.
     """
 
     def __init__(self, folder: Path, secret_key: str | None = SERVER_SECRET,
-                 database_url: str | None = None) -> None:
+                 database_url: str | None = None,
+                 environment: Mapping[str, str] | None = None,
+                 arguments: Sequence[str] = ()) -> None:
         self.folder = folder
         self.data_dir = folder / "data"
         self.secret_key = secret_key
+        self.environment = dict(environment or {})
+        self.arguments = list(arguments)
         self.database_url = database_url or f"sqlite:///{folder / 'market.db'}"
         self.log_path = folder / "server.log"
         self.port = 0
@@ -80,13 +92,37 @@ class ServerProcess:
                 if attempt == START_ATTEMPTS:
                     raise
 
+    def restart(self) -> None:
+        """Start the stopped server again on the same port and database."""
+        assert self.port, "the server never started"
+        self._launch()
+        try:
+            self._wait_until_healthy()
+        except ServerFailed:
+            self.stop()
+            raise
+
+    @property
+    def pid(self) -> int:
+        assert self._process is not None, "the server is not running"
+        return self._process.pid
+
+    def pause(self) -> None:
+        """Freeze the server process (SIGSTOP): it keeps its connections but handles no request."""
+        os.kill(self.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused server run again (SIGCONT)."""
+        os.kill(self.pid, signal.SIGCONT)
+
     def _launch(self) -> None:
         command = [sys.executable, "-m", "desk", "serve", "--host", HOST,
-                   "--port", str(self.port), "--db", self.database_url]
+                   "--port", str(self.port), "--db", self.database_url, *self.arguments]
         with self.log_path.open("ab") as log:
             # The folder as working directory keeps a developer's .env file out of the test.
             self._process = subprocess.Popen(
-                command, cwd=self.folder, env=server_environment(self.data_dir, self.secret_key),
+                command, cwd=self.folder,
+                env=server_environment(self.data_dir, self.secret_key, self.environment),
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
     def _wait_until_healthy(self) -> None:
@@ -112,6 +148,8 @@ class ServerProcess:
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return None if process is None else process.returncode
+        # A paused server would never handle SIGTERM.
+        process.send_signal(signal.SIGCONT)
         process.send_signal(signal.SIGTERM)
         try:
             return process.wait(timeout=STOP_DEADLINE_SECONDS)
@@ -121,6 +159,27 @@ class ServerProcess:
 
     def log_size(self) -> int:
         return self.log_path.stat().st_size if self.log_path.exists() else 0
+
+    def wait_for_log(self, pattern: str, count: int = 1, start: int = 0) -> list[str]:
+        """Return the matches of the regular expression ``pattern`` in the log from byte
+        ``start`` on, once there are at least ``count``; fail after a deadline.
+
+        A match is its first group, or the whole match without groups. The server writes a
+        request's access log line just after it sends the response, so a client can have the
+        response before the line is in the log.
+        """
+        deadline = time.monotonic() + LOG_DEADLINE_SECONDS
+        while True:
+            text = self.log_text(start)
+            found = [match.group(1) if match.groups() else match.group(0)
+                     for match in re.finditer(pattern, text, re.MULTILINE)]
+            if len(found) >= count:
+                return found
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{count} matches of {pattern!r} expected in the server "
+                                     f"log within {LOG_DEADLINE_SECONDS} s, found "
+                                     f"{len(found)}:\n{text}")
+            time.sleep(0.02)  # a poll interval, not a wait for readiness
 
     def log_text(self, start: int = 0) -> str:
         """Return the server's log from byte offset ``start`` on."""

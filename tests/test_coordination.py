@@ -10,7 +10,7 @@ import pytest
 
 from desk.backend import LocalBackend, Market, MarketConfig
 from desk.backend.coordination import FileLeadership, PostgresLeadership, PostgresRelay
-from desk.backend.events import BalanceEvent, Event, PriceEvent, TradeEvent
+from desk.backend.events import BalanceEvent, Event, PriceEvent, ResyncEvent, TradeEvent
 from desk.backend.feed import FeedRunner, RandomWalk
 from desk.backend.runtime import MarketRuntime
 from desk.backend.store import Database
@@ -123,6 +123,29 @@ def test_relay_does_not_echo_own_events(
         marker = on_first.get(timeout=WAIT)
         assert isinstance(marker, PriceEvent)
         assert marker.prices == second.prices()
+    finally:
+        for relay in relays:
+            relay.stop()
+
+
+def test_relay_resyncs_after_lost_connection(
+    postgres: PostgresServer, postgres_url: str, open_market: Callable[[str], Market]
+) -> None:
+    first, second = open_market(postgres_url), open_market(postgres_url)
+    relays = [PostgresRelay(first.database, first.events),
+              PostgresRelay(second.database, second.events)]
+    for relay in relays:
+        relay.start()
+    try:
+        on_first = collect(first)
+        assert postgres.end_listeners(postgres_url) == 2
+        assert isinstance(next_of(on_first, ResyncEvent), ResyncEvent)
+
+        # The restored connection carries events again.
+        FeedRunner(second, RandomWalk(seed=5), interval=1).tick()
+        tick = next_of(on_first, PriceEvent)
+        assert isinstance(tick, PriceEvent)
+        assert tick.prices == second.prices()
     finally:
         for relay in relays:
             relay.stop()

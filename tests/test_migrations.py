@@ -11,7 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
-from desk.backend import Market, MarketConfig
+from desk.backend import DeskError, Market, MarketConfig
 from desk.backend.audit import audit
 from desk.backend.models import Base
 from desk.backend.schema import (
@@ -57,6 +57,15 @@ def test_upgrade_from_empty(empty_database: Database) -> None:
     upgrade(empty_database)
     assert tables(empty_database) == TABLES
     assert revision(empty_database) == head_revision()
+
+
+def test_newer_schema_rejected(empty_database: Database) -> None:
+    upgrade(empty_database)
+    with empty_database.write() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    with pytest.raises(DeskError, match="schema revision 9999, which this version"):
+        upgrade(empty_database)
+    assert revision(empty_database) == "9999"
 
 
 def test_downgrade_then_upgrade(empty_database: Database) -> None:

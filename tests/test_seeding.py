@@ -5,16 +5,22 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import zipfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, select
 
-from desk.backend import Market, MarketConfig
+from desk.backend import Market, MarketConfig, seeding
 from desk.backend.audit import audit
 from desk.backend.models import Base, User
+from desk.backend.security import PasswordHasher
+from desk.backend.store import Database
 from desk.settings import Settings
 from tests.conftest import SECRET
 from tests.support import Clock
@@ -50,6 +56,39 @@ def test_seeding_twice_changes_nothing(db_url: str) -> None:
     assert len(first["token_types"]) == 6
     assert len(first["market_prices"]) == 6
     assert [row[1] for row in first["users"]] == ["house", "demo"]
+
+
+@pytest.fixture
+def empty_url(request: pytest.FixtureRequest, database_kind: str,
+              tmp_path: Path) -> Iterator[str]:
+    """An empty database of the test's kind: no schema, no data."""
+    if database_kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    server = request.getfixturevalue("postgres")
+    url = server.create()
+    yield url
+    server.drop(url)
+
+
+def test_concurrent_seeding_adds_once(empty_url: str) -> None:
+    seeders = 4
+    database = Database(empty_url)
+    try:
+        seeding.create_schema(database)
+        start = threading.Barrier(seeders)
+
+        def seed(_: int) -> list[str]:
+            start.wait()
+            return seeding.seed_database(database, PasswordHasher(4), datetime.now(UTC))
+
+        with ThreadPoolExecutor(max_workers=seeders) as pool:
+            results = list(pool.map(seed, range(seeders)))
+        assert sorted(len(added) > 0 for added in results) == [False] * (seeders - 1) + [True]
+        assert all(check.passed for check in audit(database))
+    finally:
+        database.dispose()
+    assert [row[1] for row in dump(empty_url)["users"]] == ["house", "demo"]
 
 
 def test_fresh_database_passes_audit(db_url: str) -> None:

@@ -19,7 +19,7 @@ from typing import IO, Any
 import psycopg
 from sqlalchemy import text
 
-from desk.backend.events import Event, EventBus, event_adapter
+from desk.backend.events import Event, EventBus, ResyncEvent, event_adapter
 from desk.backend.store import Database
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,8 @@ class PostgresRelay:
     """Publishes this process's events with NOTIFY and delivers other processes' events.
 
     Each payload names its origin, so a process ignores its own notifications; its local
-    subscribers already had those events from the bus.
+    subscribers already had those events from the bus. After a lost connection is restored, the
+    relay delivers a ``ResyncEvent`` locally, because notifications sent meanwhile are lost.
     """
 
     def __init__(self, database: Database, bus: EventBus) -> None:
@@ -68,6 +69,8 @@ class PostgresRelay:
             self._thread = None
 
     def send(self, event: Event) -> None:
+        if isinstance(event, ResyncEvent):
+            return  # it concerns this process's subscribers only
         payload = json.dumps({"origin": self.origin,
                               "event": json.loads(event_adapter.dump_json(event))},
                              separators=(",", ":"))
@@ -87,7 +90,9 @@ class PostgresRelay:
                     connection.execute(f"LISTEN {CHANNEL}")
                     self._listening.set()
                     if attempt:
-                        log.info("event relay reconnected")
+                        # Notifications sent while the connection was down are gone.
+                        log.info("event relay reconnected; asking subscribers to resync")
+                        self.bus.deliver(ResyncEvent())
                     attempt = 0
                     while not self._stop.is_set():
                         for notice in connection.notifies(timeout=1.0):
@@ -161,9 +166,18 @@ class PostgresLeadership(Leadership):
         return False
 
     def release(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        # Unlock before closing: PostgreSQL frees a closed session's locks only once its
+        # backend process has exited, which may be after another process tried to take over.
+        try:
+            if not connection.closed:
+                connection.execute("SELECT pg_advisory_unlock(%s)", (self.lock_id,))
+        except psycopg.Error as error:
+            log.warning("could not unlock the feed lock before closing: %s", error)
+        finally:
+            connection.close()
 
     @property
     def held(self) -> bool:

@@ -2,6 +2,8 @@
 
 Three kinds of event travel to desks: ``price`` for each tick of the price feed, ``trade`` when
 an offer is created, executed or cancelled, and ``balance`` when one user's balances change.
+A fourth, ``resync``, warns local subscribers that events from other processes may have been
+lost, so that what they show should be fetched again.
 Over the network they travel as JSON (``event_adapter`` parses them back). In the embedded desk
 the same objects come straight from this bus, so screens handle one kind of event either way.
 """
@@ -43,7 +45,17 @@ class BalanceEvent(schemas.Model):
     balances: list[schemas.Balance]
 
 
-Event = PriceEvent | TradeEvent | BalanceEvent
+class ResyncEvent(schemas.Model):
+    """Events from other processes may have been lost; refetch balances and the offer book.
+
+    The PostgreSQL relay delivers it to this process's subscribers after it reconnects. It is
+    never relayed to other processes.
+    """
+
+    type: Literal["resync"] = "resync"
+
+
+Event = PriceEvent | TradeEvent | BalanceEvent | ResyncEvent
 MarketEvent = Annotated[Event, Field(discriminator="type")]
 """Any market event, distinguished by its ``type`` field when parsed from JSON."""
 

@@ -3,7 +3,8 @@
 A backend object is one trader's connection to a market. ``login`` starts a session that the
 object keeps; every other call except ``register``, ``token_types``, ``prices`` and
 ``price_history`` needs it. Calls block until the market answers (run them off the UI thread)
-and raise the errors of ``desk.backend.errors``.
+and raise the errors of ``desk.backend.errors``. ``events()`` is the session's live stream of
+market events (``desk.backend.stream``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import json
 from decimal import Decimal
 
 from desk.backend import schemas
+from desk.backend.errors import Unauthenticated
+from desk.backend.stream import EventStream
 
 Number = Decimal | str | int
 """An exact amount: a ``Decimal``, a decimal string or an integer; never a float."""
@@ -25,6 +28,7 @@ class Backend(abc.ABC):
     def __init__(self) -> None:
         self._session: schemas.Session | None = None
         self._username: str | None = None
+        self._stream: EventStream | None = None
 
     @property
     @abc.abstractmethod
@@ -50,14 +54,34 @@ class Backend(abc.ABC):
     def login(self, username: str, password: str) -> schemas.Session:
         """Log in and keep the session for the calls that follow."""
         session = self._login(username, password)
+        self._close_stream()
         self._session = session
         self._username = username
         return session
 
     def logout(self) -> None:
-        """Forget the session; the backend stays usable for another login."""
+        """Forget the session and close its event stream; the backend stays usable for
+        another login."""
+        self._close_stream()
         self._session = None
         self._username = None
+
+    def events(self) -> EventStream:
+        """Return the live event stream of the logged-in trader.
+
+        The first call opens the stream; later calls return the same one until ``login``,
+        ``logout`` or ``close`` closes it. Raises ``Unauthenticated`` when nobody is logged in.
+        """
+        if self._session is None:
+            raise Unauthenticated("not logged in")
+        if self._stream is None:
+            self._stream = self._open_stream(self._session)
+        return self._stream
+
+    def _close_stream(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.close()
 
     def close(self) -> None:
         """Release connections; the object is not used afterwards."""
@@ -65,6 +89,9 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def _login(self, username: str, password: str) -> schemas.Session: ...
+
+    @abc.abstractmethod
+    def _open_stream(self, session: schemas.Session) -> EventStream: ...
 
     @abc.abstractmethod
     def register(self, username: str, email: str, password: str) -> schemas.User:

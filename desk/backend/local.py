@@ -5,6 +5,7 @@ from __future__ import annotations
 from desk.backend import schemas
 from desk.backend.interface import Backend, Number
 from desk.backend.market import Market
+from desk.backend.stream import EventStream, LocalEventStream
 
 
 class LocalBackend(Backend):
@@ -28,6 +29,10 @@ class LocalBackend(Backend):
 
     def _login(self, username: str, password: str) -> schemas.Session:
         return self.market.login(username, password)
+
+    def _open_stream(self, session: schemas.Session) -> EventStream:
+        user_id = self.market.authenticate(session.access_token)
+        return LocalEventStream(self.market.events, user_id)
 
     def register(self, username: str, email: str, password: str) -> schemas.User:
         return self.market.register(username, email, password)

@@ -23,7 +23,7 @@ from desk.backend.models import User
 from desk.backend.money import AI_TOKENS, BTC
 from desk.backend.pagination import DEFAULT_LIMIT
 from desk.backend.security import PasswordHasher, TokenIssuer
-from desk.backend.store import Database
+from desk.backend.store import Database, PoolOptions
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +61,12 @@ class Market:
 
     @classmethod
     def open(cls, url: str, config: MarketConfig, *, create: bool = True,
-             demo: bool = True) -> Market:
-        """Open the market at ``url``; with ``create``, add the schema and seed what is missing."""
-        market = cls(Database(url), config)
+             demo: bool = True, pool: PoolOptions | None = None) -> Market:
+        """Open the market at ``url``; with ``create``, add the schema and seed what is missing.
+
+        ``pool`` sizes the database's connection pool (``PoolOptions()`` if None).
+        """
+        market = cls(Database(url, pool=pool), config)
         if create:
             market.initialise(demo=demo)
         return market

@@ -31,6 +31,7 @@ from desk.backend.errors import (
 )
 from desk.backend.interface import Backend, Number
 from desk.backend.money import parse_number
+from desk.backend.stream import EventStream
 from desk.backend.trading import check_trade_id
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,12 @@ class HttpBackend(Backend):
     def _login(self, username: str, password: str) -> schemas.Session:
         body = {"username": username, "password": password}
         return self._call("POST", "/api/auth/login", schemas.Session, body=body, auth=False)
+
+    def _open_stream(self, session: schemas.Session) -> EventStream:
+        # Imported on first use: the WebSocket client is not needed for plain requests.
+        from desk.backend.websocket_stream import WebSocketEventStream
+
+        return WebSocketEventStream(self.base_url, session.access_token)
 
     def register(self, username: str, email: str, password: str) -> schemas.User:
         body = {"username": username, "email": email, "password": password}

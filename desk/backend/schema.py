@@ -10,8 +10,10 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Connection, inspect, text
 
+from desk.backend.errors import DeskError
 from desk.backend.store import Database
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,12 @@ def upgrade(database: Database, revision: str = "head") -> None:
         before = current_revision(connection)
         if revision == "head" and before == head_revision():
             return
+        if before is not None and not _is_known(before):
+            # A newer release migrated this database, as in a rolling upgrade.
+            raise DeskError(
+                f"the database {database.location} has schema revision {before}, which this "
+                f"version of desk does not know (its newest is {head_revision()}); run a "
+                "version of desk at least as new as the one that migrated the database")
         config = alembic_config()
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
@@ -70,6 +78,13 @@ def downgrade(database: Database, revision: str) -> None:
         config = alembic_config()
         config.attributes["connection"] = connection
         command.downgrade(config, revision)
+
+
+def _is_known(revision: str) -> bool:
+    try:
+        return ScriptDirectory.from_config(alembic_config()).get_revision(revision) is not None
+    except CommandError:
+        return False
 
 
 def _adopt_unversioned(connection: Connection) -> None:

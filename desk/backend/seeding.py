@@ -12,7 +12,7 @@ from decimal import Decimal
 from importlib import resources
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, func, insert, select, text
 
 from desk.backend import schema
 from desk.backend.ledger import Change, apply_changes, create_accounts
@@ -22,6 +22,12 @@ from desk.backend.security import UNUSABLE_PASSWORD, PasswordHasher
 from desk.backend.store import Database
 
 log = logging.getLogger(__name__)
+
+# Any fixed number: a PostgreSQL advisory lock held by each seeding transaction. With it,
+# processes that seed one empty database at once (servers starting together) take turns, and
+# the later ones find the data in place. Without it, both would insert the assets and one
+# would fail on the primary key. On SQLite, the immediate write lock already serialises them.
+SEED_LOCK_ID = 727_003
 
 
 class SeedAsset(BaseModel):
@@ -70,6 +76,8 @@ def seed_database(database: Database, hasher: PasswordHasher, now: datetime, *,
     if demo and not _user_exists(database, data.demo_user.username):
         demo_hash = hasher.hash(data.demo_user.password)  # slow: outside the transaction
     with database.write() as connection:
+        if database.dialect == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": SEED_LOCK_ID})
         added += _seed_assets(connection, data, now)
         house = _seed_house(connection, data, now, added)
         if demo_hash is not None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,33 @@ SQLITE_BUSY_TIMEOUT_SECONDS = 30
 _WRITE_OPTION = "desk_write"
 
 
+@dataclass(frozen=True)
+class PoolOptions:
+    """Sizes and timeouts of a database engine's connection pool.
+
+    ``size`` connections stay open; up to ``max_overflow`` more open under load and close when
+    returned. A request that finds all of them busy waits ``timeout`` seconds, then fails with
+    SQLAlchemy's pool ``TimeoutError`` (the server responds with 503). On PostgreSQL, connections
+    older than ``recycle`` seconds are replaced (-1 keeps them), and with ``pre_ping`` each
+    checkout first tests its connection, so one that a database restart closed is replaced
+    instead of failing a request. SQLite files use ``size``, ``max_overflow`` and ``timeout``.
+    """
+
+    size: int = 8
+    max_overflow: int = 16
+    timeout: float = 30.0
+    recycle: float = 1800.0
+    pre_ping: bool = True
+
+    def __post_init__(self) -> None:
+        if self.size < 1:
+            raise ValueError(f"pool size must be at least 1, got {self.size}")
+        if self.max_overflow < 0:
+            raise ValueError(f"pool max_overflow must be 0 or more, got {self.max_overflow}")
+        if self.timeout <= 0:
+            raise ValueError(f"pool timeout must be positive, got {self.timeout}")
+
+
 class Database:
     """An engine with separate read and write transactions.
 
@@ -35,9 +63,10 @@ class Database:
     lock up front on SQLite (see the module docstring).
     """
 
-    def __init__(self, url: str, *, pool_size: int = 8, echo: bool = False) -> None:
+    def __init__(self, url: str, *, pool: PoolOptions | None = None, echo: bool = False) -> None:
         self.url = make_url(url)
-        self.engine = _create_engine(url, pool_size=pool_size, echo=echo)
+        self.pool = pool or PoolOptions()
+        self.engine = _create_engine(url, pool=self.pool, echo=echo)
         self._writer = self.engine.execution_options(**{_WRITE_OPTION: True})
 
     @property
@@ -65,11 +94,12 @@ class Database:
         self.engine.dispose()
 
 
-def _create_engine(url: str, *, pool_size: int, echo: bool) -> Engine:
+def _create_engine(url: str, *, pool: PoolOptions, echo: bool) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2,
-                             pool_pre_ping=True, echo=echo)
+        return create_engine(url, pool_size=pool.size, max_overflow=pool.max_overflow,
+                             pool_timeout=pool.timeout, pool_recycle=pool.recycle,
+                             pool_pre_ping=pool.pre_ping, echo=echo)
 
     database = parsed.database or ""
     in_memory = database in ("", ":memory:") or parsed.query.get("mode") == "memory"
@@ -82,8 +112,9 @@ def _create_engine(url: str, *, pool_size: int, echo: bool) -> Engine:
         options["poolclass"] = StaticPool
     else:
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        options["pool_size"] = pool_size
-        options["max_overflow"] = pool_size * 2
+        options["pool_size"] = pool.size
+        options["max_overflow"] = pool.max_overflow
+        options["pool_timeout"] = pool.timeout
     engine = create_engine(url, **options)
     _configure_sqlite(engine, wal=not in_memory)
     return engine

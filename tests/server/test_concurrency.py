@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -64,7 +63,7 @@ def test_one_of_sixteen_takers_wins(server: ServerProcess,
     assert len(winners) == 1
     assert len(conflicts) == TAKERS - 1
 
-    statuses = re.findall(r"POST /api/trades/execute (\d{3}) ", server.log_text(log_start))
+    statuses = server.wait_for_log(r"POST /api/trades/execute (\d{3}) ", TAKERS, log_start)
     assert sorted(statuses) == ["200"] + ["409"] * (TAKERS - 1)
 
     assert balances_of(maker)["OpenAI"] == Decimal("990")

@@ -83,6 +83,20 @@ def test_start_and_stop_logged(tmp_path: Path) -> None:
     assert log.rstrip().endswith("server stopped")
 
 
+def test_serve_without_demo_user(tmp_path: Path) -> None:
+    process = ServerProcess(tmp_path, arguments=["--no-demo"])
+    process.start()
+    try:
+        demo = httpx.post(f"{process.url}/api/auth/login",
+                          json={"username": "demo", "password": "demo123"})
+        prices = httpx.get(f"{process.url}/api/market/prices")
+    finally:
+        process.stop()
+    assert demo.status_code == 401
+    assert prices.status_code == 200
+    assert len(prices.json()) == 6
+
+
 def test_log_has_requests_not_secrets(http: httpx.Client, server: ServerProcess) -> None:
     start = server.log_size()
     trader = register_and_login(http, "logged")

@@ -11,8 +11,9 @@ from desk import __version__
 from desk.backend.market import Market
 from desk.backend.server.access_log import AccessLogMiddleware
 from desk.backend.server.errors import install_error_handlers
-from desk.backend.server.routes import auth, health, trades, user
+from desk.backend.server.routes import auth, health, stream, trades, user
 from desk.backend.server.routes import market as market_routes
+from desk.backend.server.routes.stream import StreamOptions
 
 DESCRIPTION = """\
 The marketplace of Tokenomics Desk: trade credits of AI providers peer to peer and convert
@@ -32,6 +33,20 @@ and when the request does not match its schema, `errors` lists each problem.
 
 **Lists** are paginated: pass the `next_cursor` of one page as `cursor` to get the next;
 it is null on the last page.
+
+**Live stream.** `GET /api/ws` is a WebSocket, which OpenAPI cannot list among the paths
+below. Send `{{"type": "auth", "token": "<token>"}}` as the first message, within
+{auth_timeout:g} s; the token goes in a message, not the URL, to keep it out of access logs.
+The server replies with `hello` (`user_id`, current `prices` and `balances`,
+`feed_interval_seconds`), then sends one JSON message per event, told apart by `type`:
+`price` for each tick of the price feed, `trade` when any offer is created, executed or
+cancelled (`action`, `trade`), `balance` when the caller's own balances change, and `resync`
+when the server may have missed other servers' events, so the client should fetch balances
+and the offer book again. Amounts are strings, as in responses. Close codes: `4401` missing,
+invalid or expired token (log in again before reconnecting), `4408` the client read too slowly
+and more than {queue_limit} events were waiting, `1012` the server is restarting. After any
+close other than `4401`, reconnect with backoff and fetch balances and the offer book again,
+because events sent while the client was away are not replayed.
 """
 
 TAGS = [
@@ -43,19 +58,26 @@ TAGS = [
 ]
 
 
-def create_app(market: Market, *, cors_origins: Sequence[str] = ()) -> FastAPI:
-    """Build the REST API over ``market``; the caller opens the market and closes it."""
+def create_app(market: Market, *, cors_origins: Sequence[str] = (),
+               stream_options: StreamOptions | None = None) -> FastAPI:
+    """Build the REST API and the live stream over ``market``.
+
+    The caller opens the market and closes it, and runs its price feed.
+    """
+    stream_options = stream_options or StreamOptions()
     app = FastAPI(
         title="Tokenomics Desk",
         version=__version__,
-        description=DESCRIPTION,
+        description=DESCRIPTION.format(auth_timeout=stream_options.auth_timeout,
+                                       queue_limit=stream_options.queue_limit),
         openapi_tags=TAGS,
         docs_url="/docs",
         redoc_url="/redoc",
     )
     app.state.market = market
+    app.state.stream_options = stream_options
     install_error_handlers(app)
-    for module in (auth, user, trades, market_routes, health):
+    for module in (auth, user, trades, market_routes, health, stream):
         app.include_router(module.router)
 
     if cors_origins:
