@@ -17,6 +17,7 @@ from desk.backend.market import Market, MarketConfig
 from desk.backend.money import AI_TOKENS, BTC, PLACES, round_down
 from desk.backend.runtime import MarketRuntime
 from desk.backend.security import load_or_create_secret
+from desk.backend.trading import DEFAULT_MAX_OPEN_OFFERS
 
 APP_NAME = "tokenomics-desk"
 DATABASE_FILE = "desk.db"
@@ -63,6 +64,8 @@ class Settings(BaseSettings):
                                   description="seed of the simulated price feed (random if unset)")
     price_history_limit: int = Field(default=1000, ge=10, le=1_000_000,
                                      description="price points kept per asset for charts")
+    max_open_offers: int = Field(default=DEFAULT_MAX_OPEN_OFFERS, ge=1, le=100_000,
+                                 description="active offers one trader may have at a time")
 
     @field_validator("secret_key")
     @classmethod
@@ -116,4 +119,5 @@ class Settings(BaseSettings):
             token_lifetime=timedelta(minutes=self.token_lifetime_minutes),
             bcrypt_rounds=self.bcrypt_rounds,
             grant=grant,
+            max_open_offers=self.max_open_offers,
         )

@@ -45,6 +45,12 @@ class Conflict(DeskError):
     status_code = 409
 
 
+class LimitExceeded(Conflict):
+    """The request would take the caller past a limit of the market, such as open offers."""
+
+    code = "limit_exceeded"
+
+
 class InsufficientFunds(DeskError):
     """An account lacks the available balance that an operation needs."""
 
@@ -79,6 +85,7 @@ ERRORS_BY_CODE: dict[str, type[DeskError]] = {
         InvalidInput,
         NotFound,
         Conflict,
+        LimitExceeded,
         InsufficientFunds,
         Forbidden,
         Unauthenticated,

@@ -24,6 +24,7 @@ from desk.backend.money import AI_TOKENS, BTC
 from desk.backend.pagination import DEFAULT_LIMIT
 from desk.backend.security import PasswordHasher, TokenIssuer
 from desk.backend.store import Database
+from desk.backend.trading import DEFAULT_MAX_OPEN_OFFERS
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +40,15 @@ DEFAULT_GRANT: Mapping[str, Decimal] = MappingProxyType(
 
 @dataclass(frozen=True)
 class MarketConfig:
-    """How a market runs: its signing key, session length, bcrypt cost and starting grant."""
+    """How a market runs: its signing key, session length, bcrypt cost, starting grant and the
+    number of open offers one trader may have."""
 
     secret_key: str
     token_lifetime: timedelta = timedelta(hours=8)
     bcrypt_rounds: int = 12
     grant: Mapping[str, Decimal] = field(default_factory=lambda: DEFAULT_GRANT)
     clock: Callable[[], datetime] = utc_now
+    max_open_offers: int = DEFAULT_MAX_OPEN_OFFERS
 
 
 class Market:
@@ -155,7 +158,8 @@ class Market:
     def create_offer(self, user_id: int, from_token: object, to_token: object, amount: object,
                      exchange_rate: object) -> schemas.Trade:
         trade = trading.create_offer(self.database, self.clock(), user_id, from_token, to_token,
-                                     amount, exchange_rate)
+                                     amount, exchange_rate,
+                                     max_open_offers=self.config.max_open_offers)
         log.info("user %s created trade %s", user_id, trade.id)
         self._announce(TradeEvent(action="created", trade=trade), user_id)
         return trade

@@ -21,7 +21,11 @@ router = APIRouter(prefix="/api/trades", tags=["trades"], route_class=ExactJSONR
              responses=error_responses(401, 409, 413, 422))
 def create_trade(body: CreateTradeRequest, user_id: UserIdDep,
                  market: MarketDep) -> schemas.Trade:
-    """Post an offer; its amount is held out of the caller's available balance."""
+    """Post an offer; its amount is held out of the caller's available balance.
+
+    A trader may have a limited number of active offers (200 by default); one more is 409
+    with code `limit_exceeded`.
+    """
     return market.create_offer(user_id, body.from_token, body.to_token, body.amount,
                                body.exchange_rate)
 
