@@ -64,6 +64,9 @@ class Settings(BaseSettings):
                                   description="seed of the simulated price feed (random if unset)")
     price_history_limit: int = Field(default=1000, ge=10, le=1_000_000,
                                      description="price points kept per asset for charts")
+    idempotency_key_hours: float = Field(
+        default=24, gt=0, le=24 * 30,
+        description="hours for which a request's Idempotency-Key replays its first outcome")
     max_open_offers: int = Field(default=DEFAULT_MAX_OPEN_OFFERS, ge=1, le=100_000,
                                  description="active offers one trader may have at a time")
 
@@ -119,5 +122,6 @@ class Settings(BaseSettings):
             token_lifetime=timedelta(minutes=self.token_lifetime_minutes),
             bcrypt_rounds=self.bcrypt_rounds,
             grant=grant,
+            idempotency_lifetime=timedelta(hours=self.idempotency_key_hours),
             max_open_offers=self.max_open_offers,
         )
