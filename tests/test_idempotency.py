@@ -7,6 +7,7 @@ HTTP header, concurrent requests to a server and the HTTP backend's retries.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from decimal import Decimal
@@ -14,7 +15,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from desk.backend import Conflict, Forbidden, InsufficientFunds, InvalidInput, Market
+from desk.backend import Backend, Conflict, Forbidden, InsufficientFunds, InvalidInput, Market
 from desk.backend.idempotency import (
     KEY_FIELD,
     MAX_KEY_LENGTH,
@@ -257,3 +258,11 @@ def test_concurrent_distinct_keys_conflict(market: Market) -> None:
     with ThreadPoolExecutor(max_workers=len(takers)) as pool:
         outcomes = sorted(pool.map(execute, takers))
     assert outcomes == ["conflict"] * 3 + ["executed"]
+
+
+def test_backend_passes_key(trader: Callable[[], Backend]) -> None:
+    alice = trader()
+    first = alice.create_offer("OpenAI", "BTC", "5", "0.00001", idempotency_key="mine-1")
+    second = alice.create_offer("OpenAI", "BTC", "5", "0.00001", idempotency_key="mine-1")
+    assert second == first
+    assert len(alice.list_offers(mine=True).trades) == 1

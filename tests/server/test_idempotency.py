@@ -1,9 +1,13 @@
-"""The Idempotency-Key header over HTTP."""
+"""The Idempotency-Key header over HTTP, and the HTTP backend's retries with it.
+
+Lost responses come from ``tests.proxy.LossyProxy``, a loopback proxy in front of a real
+``desk serve``, which passes a request on and then drops or holds the server's response.
+"""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -11,13 +15,16 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from desk.backend import InvalidInput, Unavailable
 from desk.backend.idempotency import MAX_KEY_LENGTH
 from desk.backend.models import IdempotencyKey
+from desk.backend.remote import HttpBackend
 from desk.backend.store import Database
 from tests.conftest import DATABASE_KINDS
+from tests.proxy import LossyProxy, lossy_proxy
 from tests.server.conftest import Account, create_offer
 from tests.serving import ALLOWED_ORIGIN, ServerProcess
-from tests.support import snapshot
+from tests.support import PASSWORD, snapshot, unique_name
 
 KEY = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
@@ -164,3 +171,121 @@ def test_cors_allows_the_key(http: httpx.Client) -> None:
     assert "idempotency-key" in preflight.headers["access-control-allow-headers"].lower()
     simple = http.get("/api/market/prices", headers={"Origin": ALLOWED_ORIGIN})
     assert "idempotent-replayed" in simple.headers["access-control-expose-headers"].lower()
+
+
+# The HTTP backend's retries, through a proxy that loses responses.
+
+
+@pytest.fixture
+def proxy(server: ServerProcess) -> Iterator[LossyProxy]:
+    with lossy_proxy(server.port) as running:
+        yield running
+
+
+def backend_through(proxy: LossyProxy, timeout: float = 30.0, retries: int = 3,
+                    ) -> HttpBackend:
+    """Return a backend that reaches the server through ``proxy``, registered and logged in."""
+    backend = HttpBackend(proxy.url, timeout=timeout, retries=retries, backoff=0.05)
+    name = unique_name("retrier")
+    backend.register(name, f"{name}@example.com", PASSWORD)
+    backend.login(name, PASSWORD)
+    return backend
+
+
+def test_dropped_execute_retried_once(proxy: LossyProxy, server: ServerProcess,
+                                      http: httpx.Client,
+                                      account: Callable[[], Account]) -> None:
+    alice = account()
+    trade = create_offer(http, alice)
+    taker = backend_through(proxy)
+    start = server.log_size()
+
+    proxy.lose("POST /api/trades/execute")
+    executed = taker.execute_offer(trade["id"])
+
+    assert proxy.lost == [b"POST /api/trades/execute HTTP/1.1"]
+    assert executed.status == "completed"
+    assert executed.executor_id == taker.user_id
+    assert server.log_text(start).count("POST /api/trades/execute 200") == 2
+    assert ledger_entries(server, trade["id"]) == 4
+    taker.close()
+
+
+def test_dropped_create_and_cancel(proxy: LossyProxy, server: ServerProcess) -> None:
+    trader = backend_through(proxy)
+    proxy.lose("POST /api/trades/create")
+    created = trader.create_offer("OpenAI", "Anthropic", "10", "0.8")
+    assert [trade.id for trade in trader.list_offers(mine=True).trades] == [created.id]
+
+    proxy.lose("POST /api/trades/cancel")
+    cancelled = trader.cancel_offer(created.id)
+    assert cancelled.status == "cancelled"
+    assert trader.list_offers(mine=True).trades == []
+    assert len(proxy.lost) == 2
+    openai = trader.balances().balances[0]
+    assert openai.held == 0
+    assert openai.balance == 1000
+    trader.close()
+
+
+def test_timed_out_convert_retried_once(proxy: LossyProxy, server: ServerProcess) -> None:
+    trader = backend_through(proxy, timeout=2.0)
+    proxy.lose("POST /api/market/convert", mode="hold")
+    result = trader.convert("OpenAI", "BTC", "100")
+
+    assert len(proxy.lost) == 1
+    assert result.amount == 100
+    openai = trader.balances().balances[0]
+    assert openai.balance == 900
+    trader.close()
+
+
+def test_lost_response_without_key_acts(proxy: LossyProxy, server: ServerProcess,
+                                        http: httpx.Client,
+                                        account: Callable[[], Account]) -> None:
+    """The danger the keys remove: a plain POST whose response is lost still acted."""
+    alice = account()
+    proxy.lose("POST /api/trades/create")
+    with httpx.Client(base_url=proxy.url) as client, pytest.raises(httpx.RemoteProtocolError):
+        client.post("/api/trades/create", json=OFFER, headers=alice.headers)
+    mine = http.get("/api/trades/list", params={"mine": "true"}, headers=alice.headers)
+    assert len(mine.json()["trades"]) == 1
+
+
+def test_exhausted_retries_name_the_key(proxy: LossyProxy, server: ServerProcess) -> None:
+    trader = backend_through(proxy, retries=2)
+    proxy.lose("POST /api/market/convert", count=3)
+    with pytest.raises(Unavailable) as caught:
+        trader.convert("OpenAI", "BTC", "100", idempotency_key="lost-three-times")
+    message = str(caught.value)
+    assert "after 3 attempts" in message
+    assert "may have been carried out" in message
+    assert "idempotency_key='lost-three-times'" in message
+
+    # The first attempt converted; repeating with the key returns that outcome.
+    result = trader.convert("OpenAI", "BTC", "100", idempotency_key="lost-three-times")
+    assert result.amount == 100
+    openai = trader.balances().balances[0]
+    assert openai.balance == 900
+    trader.close()
+
+
+def test_login_not_retried_once_sent(proxy: LossyProxy) -> None:
+    backend = HttpBackend(proxy.url, backoff=0.05)
+    proxy.lose("POST /api/auth/login")
+    with pytest.raises(Unavailable):
+        backend.login("demo", "demo123")
+    assert len(proxy.lost) == 1
+    backend.close()
+
+
+def test_backend_key_reuse_is_invalid_input(server: ServerProcess) -> None:
+    backend = HttpBackend(server.url)
+    name = unique_name()
+    backend.register(name, f"{name}@example.com", PASSWORD)
+    backend.login(name, PASSWORD)
+    backend.convert("OpenAI", "BTC", "1", idempotency_key="once")
+    with pytest.raises(InvalidInput) as caught:
+        backend.convert("OpenAI", "BTC", "2", idempotency_key="once")
+    assert caught.value.field == KEY
+    backend.close()
