@@ -17,6 +17,7 @@ from desk.backend.market import Market, MarketConfig
 from desk.backend.money import AI_TOKENS, BTC, PLACES, round_down
 from desk.backend.runtime import MarketRuntime
 from desk.backend.security import load_or_create_secret
+from desk.backend.throttle import LoginLimits
 from desk.backend.trading import DEFAULT_MAX_OPEN_OFFERS
 
 APP_NAME = "tokenomics-desk"
@@ -69,6 +70,15 @@ class Settings(BaseSettings):
         description="hours for which a request's Idempotency-Key replays its first outcome")
     max_open_offers: int = Field(default=DEFAULT_MAX_OPEN_OFFERS, ge=1, le=100_000,
                                  description="active offers one trader may have at a time")
+    login_window_seconds: int = Field(
+        default=900, ge=1, le=7 * 24 * 3600,
+        description="seconds over which failed logins are counted for throttling")
+    login_max_failures_per_username: int = Field(
+        default=5, ge=1, le=1_000_000,
+        description="failed logins of one username within the window before 429")
+    login_max_failures_per_address: int = Field(
+        default=30, ge=1, le=1_000_000,
+        description="failed logins from one client address within the window before 429")
 
     @field_validator("secret_key")
     @classmethod
@@ -124,4 +134,9 @@ class Settings(BaseSettings):
             grant=grant,
             idempotency_lifetime=timedelta(hours=self.idempotency_key_hours),
             max_open_offers=self.max_open_offers,
+            login_limits=LoginLimits(
+                window=timedelta(seconds=self.login_window_seconds),
+                per_username=self.login_max_failures_per_username,
+                per_address=self.login_max_failures_per_address,
+            ),
         )

@@ -52,12 +52,15 @@ class ServerProcess:
     """``desk serve`` on a free loopback port, with its own log file.
 
     The database is ``database_url``, by default a new SQLite file in ``folder``. Without
-    ``secret_key``, the server signs tokens with the key in its data folder.
+    ``secret_key``, the server signs tokens with the key in its data folder. ``settings``
+    adds ``DESK_`` variables to the server's environment.
     """
 
     def __init__(self, folder: Path, secret_key: str | None = SERVER_SECRET,
-                 database_url: str | None = None) -> None:
+                 database_url: str | None = None,
+                 settings: dict[str, str] | None = None) -> None:
         self.folder = folder
+        self.settings = dict(settings or {})
         self.data_dir = folder / "data"
         self.secret_key = secret_key
         self.database_url = database_url or f"sqlite:///{folder / 'market.db'}"
@@ -83,10 +86,11 @@ class ServerProcess:
     def _launch(self) -> None:
         command = [sys.executable, "-m", "desk", "serve", "--host", HOST,
                    "--port", str(self.port), "--db", self.database_url]
+        environment = {**server_environment(self.data_dir, self.secret_key), **self.settings}
         with self.log_path.open("ab") as log:
             # The folder as working directory keeps a developer's .env file out of the test.
             self._process = subprocess.Popen(
-                command, cwd=self.folder, env=server_environment(self.data_dir, self.secret_key),
+                command, cwd=self.folder, env=environment,
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
     def _wait_until_healthy(self) -> None:

@@ -11,6 +11,7 @@ from desk.backend.errors import (
     InvalidInput,
     LimitExceeded,
     NotFound,
+    RateLimited,
     Unauthenticated,
     Unavailable,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "Market",
     "MarketConfig",
     "NotFound",
+    "RateLimited",
     "Unauthenticated",
     "Unavailable",
 ]

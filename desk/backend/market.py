@@ -33,6 +33,7 @@ from desk.backend.money import AI_TOKENS, BTC
 from desk.backend.pagination import DEFAULT_LIMIT
 from desk.backend.security import PasswordHasher, TokenIssuer
 from desk.backend.store import Database
+from desk.backend.throttle import LoginLimits, LoginThrottle
 from desk.backend.trading import DEFAULT_MAX_OPEN_OFFERS
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,8 @@ DEFAULT_GRANT: Mapping[str, Decimal] = MappingProxyType(
 @dataclass(frozen=True)
 class MarketConfig:
     """How a market runs: its signing key, session length, bcrypt cost, starting grant, the
-    lifetime of idempotency keys and the number of open offers one trader may have."""
+    lifetime of idempotency keys, the number of open offers one trader may have and the limits
+    on failed logins."""
 
     secret_key: str
     token_lifetime: timedelta = timedelta(hours=8)
@@ -59,6 +61,7 @@ class MarketConfig:
     clock: Callable[[], datetime] = utc_now
     idempotency_lifetime: timedelta = DEFAULT_KEY_LIFETIME
     max_open_offers: int = DEFAULT_MAX_OPEN_OFFERS
+    login_limits: LoginLimits = field(default_factory=LoginLimits)
 
 
 class Market:
@@ -70,6 +73,7 @@ class Market:
         self.clock = config.clock
         self.hasher = PasswordHasher(config.bcrypt_rounds)
         self.tokens = TokenIssuer(config.secret_key, config.token_lifetime, config.clock)
+        self.throttle = LoginThrottle(database, config.login_limits, config.clock)
         self.events = EventBus()
 
     @classmethod
@@ -102,8 +106,21 @@ class Market:
         self._announce(None, user.id)
         return user
 
-    def login(self, username: object, password: object) -> schemas.Session:
-        user_id = accounts.find_login(self.database, self.hasher, username, password)
+    def login(self, username: object, password: object,
+              address: str | None = None) -> schemas.Session:
+        """Check a trader's credentials and start a session.
+
+        ``address`` is the client's IP address, None in process. Raises ``RateLimited`` once
+        the username or the address has too many recent failed logins (``LoginThrottle``).
+        """
+        name, secret = accounts.check_credentials(username, password)
+        attempt = self.throttle.admit(name, address)
+        try:
+            user_id = accounts.find_login(self.database, self.hasher, name, secret)
+        except Unauthenticated:
+            log.info("failed login for username %r from %s", name, address or "this process")
+            raise
+        self.throttle.succeeded(attempt, name)
         token = self.tokens.issue(user_id)
         return schemas.Session(access_token=token,
                                expires_in=int(self.tokens.lifetime.total_seconds()))
@@ -235,6 +252,10 @@ class Market:
     def purge_expired_keys(self) -> int:
         """Delete the idempotency keys that have expired; return how many."""
         return purge_expired(self.database, self.clock(), self.config.idempotency_lifetime)
+
+    def purge_login_attempts(self) -> int:
+        """Delete the login attempts older than the throttle's window; return how many."""
+        return self.throttle.purge()
 
     def _run_once(self, user_id: int, idempotency: Idempotency | None, operation: str,
                   arguments: Mapping[str, object], result_type: type[ResultT],

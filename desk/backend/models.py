@@ -200,3 +200,24 @@ class IdempotencyKey(Base):
 
     __table_args__ = (Index("ix_idempotency_keys_created_at", "created_at"),)
 
+
+
+class LoginAttempt(Base):
+    """A failed login, or one still checking its password, counted by the login throttle.
+
+    A successful login deletes its own row, so the rows older than a moment are failures.
+    ``username`` is lowercased; ``address`` is the client's IP address, NULL in process.
+    """
+
+    __tablename__ = "login_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(32))
+    address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        Index("ix_login_attempts_username", "username", "at"),
+        Index("ix_login_attempts_address", "address", "at"),
+        Index("ix_login_attempts_at", "at"),
+    )

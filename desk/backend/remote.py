@@ -36,6 +36,7 @@ from desk.backend.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
+    RateLimited,
     Unauthenticated,
     Unavailable,
 )
@@ -65,6 +66,7 @@ _ERRORS_BY_STATUS: dict[int, type[DeskError]] = {
     403: Forbidden,
     404: NotFound,
     409: Conflict,
+    429: RateLimited,
     503: Unavailable,
 }
 
@@ -271,6 +273,9 @@ class HttpBackend(Backend):
             return InvalidInput(field, (detail or fallback).removeprefix(f"{field}: "))
         if error_class is None:
             error_class = _ERRORS_BY_STATUS.get(status)
+        if error_class is RateLimited:
+            wait = response.headers.get("Retry-After", "")
+            return RateLimited(detail or fallback, int(wait) if wait.isdigit() else None)
         if error_class is not None:
             return error_class(detail or fallback)
         if status >= 500:

@@ -12,12 +12,13 @@ from desk.backend.market import Market
 
 log = logging.getLogger(__name__)
 
-# Seconds between two sweeps of expired idempotency keys.
+# Seconds between two sweeps of expired idempotency keys and old login attempts.
 SWEEP_INTERVAL_SECONDS = 600.0
 
 
 class Sweeper:
-    """Deletes expired idempotency keys every ``interval`` seconds on a background thread.
+    """Deletes expired idempotency keys and old login attempts every ``interval`` seconds on a
+    background thread.
 
     Expired keys are ignored wherever they are read, so the sweeper only keeps the table
     small. Every process on one database may sweep; deleting twice is harmless.
@@ -33,10 +34,12 @@ class Sweeper:
 
     def sweep(self) -> int:
         """Delete what has expired now; return how many rows."""
-        deleted = self.market.purge_expired_keys()
-        if deleted:
-            log.info("deleted %d expired idempotency keys", deleted)
-        return deleted
+        keys = self.market.purge_expired_keys()
+        attempts = self.market.purge_login_attempts()
+        if keys or attempts:
+            log.info("deleted %d expired idempotency keys and %d old login attempts", keys,
+                     attempts)
+        return keys + attempts
 
     def start(self) -> None:
         if self._thread is not None:

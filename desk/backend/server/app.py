@@ -28,8 +28,9 @@ written, never rounded through a binary float.
 
 **Errors** are JSON objects: `detail` states what failed and on which value, `code` names the
 error (`invalid_input`, `unauthenticated`, `forbidden`, `not_found`, `conflict`,
-`insufficient_funds`, `unavailable`). A 422 also names the failed request field in `field`,
-and when the request does not match its schema, `errors` lists each problem.
+`insufficient_funds`, `limit_exceeded`, `rate_limited`, `unavailable`). A 422 also names the
+failed request field in `field`, and when the request does not match its schema, `errors`
+lists each problem.
 
 **Lists** are paginated: pass the `next_cursor` of one page as `cursor` to get the next;
 it is null on the last page.
