@@ -70,6 +70,10 @@ class Settings(BaseSettings):
         description="hours for which a request's Idempotency-Key replays its first outcome")
     max_open_offers: int = Field(default=DEFAULT_MAX_OPEN_OFFERS, ge=1, le=100_000,
                                  description="active offers one trader may have at a time")
+    max_connections: int = Field(
+        default=1000, ge=1, le=1_000_000,
+        description="connections and requests the server handles at once; past this, new "
+        "requests get 503 at once (uvicorn's limit_concurrency)")
     login_window_seconds: int = Field(
         default=900, ge=1, le=7 * 24 * 3600,
         description="seconds over which failed logins are counted for throttling")

@@ -35,6 +35,13 @@ lists each problem.
 **Lists** are paginated: pass the `next_cursor` of one page as `cursor` to get the next;
 it is null on the last page.
 
+**Limits.** A request body may be at most 64 KiB (413, also for a chunked body) and a
+request line with its headers at most 16 KiB (the server closes the connection with a plain
+400). Pages hold at most 200 rows. A trader may have at most 200 active offers (409,
+`limit_exceeded`). After 5 failed logins for one username, or 30 from one client address,
+within 15 minutes, logins for it get 429 with `Retry-After` until the oldest failure is 15
+minutes old. The numbers are server settings; these are the defaults.
+
 **Retries.** `POST /api/trades/create`, `/api/trades/execute`, `/api/trades/cancel` and
 `/api/market/convert` accept an `Idempotency-Key` header (1 to 200 visible ASCII characters,
 such as a UUID). Send a new key with each new request. When a response is lost, send the same
