@@ -1,6 +1,6 @@
 """Store idempotency keys with the outcome of the request that first used each.
 
-Revision ID: 0002
+Revision ID: 0003
 Revises: 0001
 Create Date: 2026-12-04
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 from desk.backend.types import UTCDateTime
 
-revision = "0002"
+revision = "0003"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
