@@ -41,6 +41,9 @@ class LossyProxy:
     def __init__(self, target_port: int, target_host: str = HOST) -> None:
         self.target = (target_host, target_port)
         self._listener = socket.create_server((HOST, 0))
+        # accept() wakes up this often to notice stop(): closing a socket from another
+        # thread does not interrupt an accept() that is waiting on it.
+        self._listener.settimeout(0.1)
         self.port = self._listener.getsockname()[1]
         self.url = f"http://{HOST}:{self.port}"
         self._rules: list[Rule] = []
@@ -66,12 +69,12 @@ class LossyProxy:
     def stop(self) -> None:
         """Close every connection, release held responses and wait for the threads."""
         self._stopped.set()
+        self._accepter.join(timeout=10)
         self._listener.close()
         with self._lock:
             sockets = list(self._sockets)
         for connection in sockets:
             _close(connection)
-        self._accepter.join(timeout=10)
         for thread in list(self._threads):
             thread.join(timeout=10)
 
@@ -79,8 +82,11 @@ class LossyProxy:
         while not self._stopped.is_set():
             try:
                 client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return
+            client.settimeout(None)
             try:
                 upstream = socket.create_connection(self.target, timeout=10)
             except OSError:

@@ -201,6 +201,7 @@ def _insert_new(connection: Connection, values: dict[str, Any]) -> bool:
     this waits until it commits (and then inserts nothing) or rolls back.
     """
     dialect = connection.dialect.name
+    statement: postgresql.Insert | sqlite.Insert
     if dialect == "postgresql":
         statement = postgresql.insert(IdempotencyKey).on_conflict_do_nothing()
     elif dialect == "sqlite":
