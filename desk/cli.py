@@ -22,9 +22,9 @@ log = logging.getLogger("desk")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 # Maximum bytes of a request's line and headers that the server buffers before they are
-# complete; h11 answers 400 and closes the connection past it. uvicorn's default parser,
-# httptools, buffers any number of headers: with uvicorn 0.55 and httptools 0.9 on a 2-core
-# machine, one request with a million short headers took 24 s of server CPU and 115 MB.
+# complete. Past it, h11 responds with a 400 and closes the connection. uvicorn's default
+# parser, httptools, buffers any number of headers: with uvicorn 0.55 and httptools 0.9 on a
+# 2-core machine, one request with a million short headers took 24 s of server CPU and 115 MB.
 MAX_HEAD_BYTES = 16 * 1024
 
 
@@ -248,7 +248,7 @@ def serve(settings: Settings, host: str, port: int, url: str | None) -> int:
     runtime = settings.runtime(market)
     app = create_app(market, cors_origins=settings.cors_origins)
     # NOTE: uvicorn (0.55) sets no time limit on reading a request before its first byte
-    # or between its header lines, so slow clients can hold connections open; on anything but
+    # or between its header lines, so slow clients can hold connections open. On anything but
     # loopback, serve behind a reverse proxy that limits them.
     config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
                             server_header=False, http="h11",

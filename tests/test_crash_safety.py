@@ -1,7 +1,7 @@
 """Crash safety: SIGKILL a server in the middle of trading, restart it, and lose nothing.
 
 Traders on their own threads trade through ``HttpBackend`` against a real ``desk serve``, and
-record every operation that got a success answer. After a number of answers the server is
+record every operation that got a successful response. After a number of them the server is
 killed with SIGKILL and started again on the same port and database, while the traders keep
 going (their retries carry the same idempotency keys across the restart). After a few such
 rounds, ``desk audit`` must pass, and every acknowledged offer, execution, cancellation and
@@ -33,16 +33,16 @@ from tests.serving import ServerProcess, server_environment
 from tests.support import PASSWORD, unique_name
 
 TRADERS = 6
-# Server kills per database, and the new success answers awaited before each kill: the kill
+# Server kills per database, and the new successful responses awaited before each kill: the kill
 # points vary, so some land in a burst of writes and some between them.
-ANSWERS_BEFORE_KILL = (25, 60, 10)
-# The longest wait for the answers before one kill, in seconds: a deadline, not a pace.
+RESPONSES_BEFORE_KILL = (25, 60, 10)
+# The longest wait for the responses before one kill, in seconds: a deadline, not a pace.
 ROUND_DEADLINE_SECONDS = 120.0
 
 
 @dataclass
 class Acknowledged:
-    """What the server answered with success, per trader."""
+    """The operations that the server confirmed with a successful response."""
 
     created: dict[int, int] = field(default_factory=dict)  # trade id -> creator id
     executed: dict[int, int] = field(default_factory=dict)  # trade id -> executor id
@@ -50,7 +50,7 @@ class Acknowledged:
     # (user id, from, to, amount, received) of each conversion, counted.
     conversions: Counter[tuple[int, str, str, Decimal, Decimal]] = field(
         default_factory=Counter)
-    answers: int = 0
+    responses: int = 0
     unavailable: int = 0
 
 
@@ -63,19 +63,19 @@ class Floor:
         self.changed = threading.Condition()
         self.stop = threading.Event()
 
-    def answered(self, record: Callable[[Acknowledged], object]) -> None:
+    def acknowledge(self, record: Callable[[Acknowledged], object]) -> None:
         with self.changed:
             record(self.acknowledged)
-            self.acknowledged.answers += 1
+            self.acknowledged.responses += 1
             self.changed.notify_all()
 
-    def wait_for_answers(self, count: int) -> None:
+    def wait_for_responses(self, count: int) -> None:
         with self.changed:
-            target = self.acknowledged.answers + count
-            reached = self.changed.wait_for(lambda: self.acknowledged.answers >= target,
+            target = self.acknowledged.responses + count
+            reached = self.changed.wait_for(lambda: self.acknowledged.responses >= target,
                                             timeout=ROUND_DEADLINE_SECONDS)
-        assert reached, f"the traders got fewer than {count} answers in " \
-                        f"{ROUND_DEADLINE_SECONDS} s"
+        assert reached, (f"the traders got fewer than {count} successful responses in "
+                         f"{ROUND_DEADLINE_SECONDS} s")
 
 
 def trade(floor: Floor, backend: HttpBackend, seed: int) -> None:
@@ -93,7 +93,7 @@ def trade(floor: Floor, backend: HttpBackend, seed: int) -> None:
                 mine.append(offer.id)
                 with floor.changed:
                     floor.offers.append((offer.id, user_id))
-                floor.answered(lambda ack, t=offer.id: ack.created.__setitem__(t, user_id))
+                floor.acknowledge(lambda ack, t=offer.id: ack.created.__setitem__(t, user_id))
             elif action == "execute":
                 with floor.changed:
                     others = [offer for offer in floor.offers if offer[1] != user_id]
@@ -102,17 +102,17 @@ def trade(floor: Floor, backend: HttpBackend, seed: int) -> None:
                     chosen = pick.choice(others)
                     floor.offers.remove(chosen)
                 taken = backend.execute_offer(chosen[0])
-                floor.answered(lambda ack, t=taken.id: ack.executed.__setitem__(t, user_id))
+                floor.acknowledge(lambda ack, t=taken.id: ack.executed.__setitem__(t, user_id))
             elif action == "cancel":
                 if not mine:
                     continue
                 cancelled = backend.cancel_offer(mine.pop(pick.randrange(len(mine))))
-                floor.answered(lambda ack, t=cancelled.id: ack.cancelled.add(t))
+                floor.acknowledge(lambda ack, t=cancelled.id: ack.cancelled.add(t))
             else:
                 result = backend.convert(pick.choice(AI_TOKENS), "BTC", "1")
                 key = (user_id, result.from_token, result.to_token, result.amount,
                        result.received)
-                floor.answered(lambda ack, k=key: ack.conversions.update([k]))
+                floor.acknowledge(lambda ack, k=key: ack.conversions.update([k]))
         except Unavailable:
             with floor.changed:
                 floor.acknowledged.unavailable += 1
@@ -178,11 +178,11 @@ def test_killed_server_loses_nothing(crash_database: str | None, tmp_path: Path)
 
     statuses = []
     try:
-        for answers in ANSWERS_BEFORE_KILL:
-            floor.wait_for_answers(answers)
+        for responses in RESPONSES_BEFORE_KILL:
+            floor.wait_for_responses(responses)
             statuses.append(server.kill())
             server.start(port=server.port)
-        floor.wait_for_answers(10)
+        floor.wait_for_responses(10)
     finally:
         floor.stop.set()
         for thread in threads:
@@ -196,7 +196,7 @@ def test_killed_server_loses_nothing(crash_database: str | None, tmp_path: Path)
         capture_output=True, text=True, env=server_environment(tmp_path / "audit"),
         timeout=120, check=False)
     acknowledged = floor.acknowledged
-    assert statuses == [-9] * len(ANSWERS_BEFORE_KILL)
+    assert statuses == [-9] * len(RESPONSES_BEFORE_KILL)
     assert audit.returncode == 0, audit.stdout + audit.stderr
     assert acknowledged.created
     assert acknowledged.executed

@@ -117,10 +117,10 @@ def run_once(database: Database, claim: Claim | None, result_type: type[ResultT]
     """Run ``action`` unless ``claim``'s key already has an outcome; return the outcome.
 
     ``action`` gets the database to open its write transaction on. With a claim, that
-    transaction is a savepoint inside the one that holds the key, and the outcome is stored
-    before both commit. A replayed error is raised again. Raises ``InvalidInput`` if the key
-    was used for a different request that has not expired, and passes on the action's own
-    ``InvalidInput`` without claiming the key.
+    transaction is a savepoint inside the transaction that claimed the key, and the outcome
+    is stored before both commit. A replayed error is raised again. Raises ``InvalidInput``
+    if the key was used for a different request that has not expired, and passes on the
+    action's own ``InvalidInput`` without claiming the key.
     """
     if claim is None:
         return action(database)
@@ -259,7 +259,7 @@ def _decode(outcome: str, result_type: type[ResultT]) -> ResultT:
 
 
 class _Savepoints(Database):
-    """The market database as an action sees it inside a claimed transaction.
+    """The market database as an action uses it inside a claimed transaction.
 
     ``write()`` and ``read()`` open a savepoint on that transaction's connection, so that a
     domain error rolls back the action's writes and leaves the key's row in place.

@@ -50,9 +50,9 @@ DEFAULT_GRANT: Mapping[str, Decimal] = MappingProxyType(
 
 @dataclass(frozen=True)
 class MarketConfig:
-    """How a market runs: its signing key, session length, bcrypt cost, starting grant, the
-    lifetime of idempotency keys, the number of open offers one trader may have and the limits
-    on failed logins."""
+    """The settings of a market: its signing key, session length, bcrypt cost, starting grant,
+    the lifetime of idempotency keys, the number of open offers one trader may have and the
+    limits on failed logins."""
 
     secret_key: str
     token_lifetime: timedelta = timedelta(hours=8)

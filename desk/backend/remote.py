@@ -184,7 +184,7 @@ class HttpBackend(Backend):
               idempotency_key: str | None = None) -> ResultT:
         """Send one request and return its body parsed as ``result``, or raise a DeskError.
 
-        Retries it as the module docstring says; ``idempotency_key`` makes a POST safe to
+        Retries it as the module docstring describes; ``idempotency_key`` makes a POST safe to
         repeat.
         """
         headers = {}

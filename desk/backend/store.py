@@ -63,7 +63,7 @@ class Database:
 
     @contextmanager
     def snapshot(self) -> Iterator[Connection]:
-        """Open a read-only transaction in which every statement sees the same snapshot.
+        """Open a read-only transaction in which every statement reads the same snapshot.
 
         PostgreSQL's default READ COMMITTED gives each statement a new snapshot, so this
         asks for REPEATABLE READ there. A SQLite read transaction in WAL mode already reads

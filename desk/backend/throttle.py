@@ -4,8 +4,7 @@ Every login attempt is recorded in the ``login_attempts`` table before its passw
 checked, and a successful login deletes its record again, so the records in a window are the
 failures plus the attempts still checking their password. An attempt is rejected with
 ``RateLimited`` (429) while a username has ``per_username`` records in the window, or an address
-``per_address``; the error says how many seconds remain until the oldest of them leaves the
-window.
+``per_address``; the error gives the seconds until the oldest of them leaves the window.
 
 The records live in the market database, so every server process on one database counts the
 same attempts, and a restart forgets none. Admitting an attempt is one short write

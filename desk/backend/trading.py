@@ -38,7 +38,7 @@ from desk.backend.pagination import (
 )
 from desk.backend.store import Database
 
-# Active offers one trader may have at a time; each one holds funds and a row in the book.
+# Active offers one trader may have at a time; each one escrows funds and adds a row to the book.
 DEFAULT_MAX_OPEN_OFFERS = 200
 
 
@@ -233,7 +233,8 @@ def _closed(side: Any, before: tuple[datetime, int] | None, limit: int) -> Selec
 
 def _check_open_offers(connection: Connection, user_id: int, limit: int) -> None:
     # FOR NO KEY UPDATE on PostgreSQL: concurrent offers of one creator are counted one after
-    # the other, while the foreign-key checks of other writers (FOR KEY SHARE) never wait.
+    # the other, and the foreign-key checks of other writers (FOR KEY SHARE) do not conflict
+    # with this lock.
     connection.execute(select(User.id).where(User.id == user_id).with_for_update(key_share=True))
     count = connection.execute(
         select(func.count()).select_from(Trade)

@@ -1,13 +1,13 @@
 """Fuzzing every endpoint of a real server with hypothesis: no 5xx, and the audit passes after.
 
-Each POST endpoint gets arbitrary JSON documents, and objects with its own field names holding
-arbitrary values, some of them valid, so that many requests reach the market and move money;
-some come as forms, with odd content types or idempotency keys, or without a session. The GET
-endpoints get arbitrary query parameters. Every response must be below 500, and every error
-but uvicorn's own 400 must have the JSON body of the API. After each POST endpoint's run,
-``desk audit`` must pass on the server's database.
+Each POST endpoint gets arbitrary JSON documents and objects with its own field names. Their
+values are arbitrary or plausible, so that some requests reach the market and move money.
+Some requests come as forms, with odd content types or idempotency keys, or without a
+session. The GET endpoints get arbitrary query parameters. Every response must be below 500,
+and every error but uvicorn's own 400 must have the JSON body of the API. After each POST
+endpoint's run, ``desk audit`` must pass on the server's database.
 
-tests/server/test_schemathesis.py fuzzes the same server from its OpenAPI document.
+tests/server/test_schemathesis.py fuzzes the server from its OpenAPI document instead.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The Idempotency-Key header over HTTP, and the HTTP backend's retries with it.
 
 Lost responses come from ``tests.proxy.LossyProxy``, a loopback proxy in front of a real
-``desk serve``, which passes a request on and then drops or holds the server's response.
+``desk serve``, which passes a request on and then drops the server's response or keeps it back.
 """
 
 from __future__ import annotations

@@ -86,7 +86,7 @@ def test_declared_length_over_limit(server: ServerProcess, http: httpx.Client) -
     head = (f"POST /api/auth/login HTTP/1.1\r\nHost: {HOST}\r\n"
             "Content-Type: application/json\r\n"
             f"Content-Length: {BODY_LIMIT + 1}\r\nConnection: close\r\n\r\n").encode()
-    # Only the head is sent: the server answers from Content-Length without reading on.
+    # Only the head is sent: the server responds from Content-Length without reading on.
     reply = raw_exchange(server, head)
     assert reply.startswith(b"HTTP/1.1 413 ")
     assert_healthy(http)

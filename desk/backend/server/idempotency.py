@@ -18,7 +18,7 @@ from desk.backend.idempotency import KEY_FIELD, MAX_KEY_LENGTH, Idempotency
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 # Where the request's Idempotency object is kept in the ASGI scope's state, so that
-# ReplayedHeaderMiddleware finds it after the route or its error handler has answered.
+# ReplayedHeaderMiddleware finds it after the route or its error handler has responded.
 _STATE_NAME = "idempotency"
 
 KEY_DESCRIPTION = (

@@ -97,11 +97,12 @@ def login(credentials: Annotated[LoginRequest, Depends(read_credentials)],
     """Log in and receive a bearer token.
 
     Accepts JSON `{username, password}` or the OAuth2 password form that the Authorize button
-    of these docs sends. Every bad login gets the same 401 message. After too many failed
-    logins for one username (5 by default) or from one client address (30) within a window
-    (15 minutes), every login for it gets 429 with `Retry-After` until the oldest failure
-    leaves the window, even with the right password. A successful login clears the
-    username's failures.
+    of these docs sends. Every bad login gets the same 401 message.
+
+    Too many failed logins for one username (5 by default) or from one client address (30)
+    within a window (15 minutes) throttle it. Until the oldest failure leaves the window,
+    every login for it gets 429 with `Retry-After`, even with the right password. A
+    successful login clears the username's failures.
     """
     address = request.client.host if request.client else None
     return market.login(credentials.username, credentials.password, address)
