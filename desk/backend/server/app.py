@@ -47,9 +47,10 @@ minutes old. The numbers are server settings; these are the defaults.
 such as a UUID). Send a new key with each new request. When a response is lost, send the same
 request with the same key again: it returns the first response, with the same status and body
 and the header `Idempotent-Replayed: true`, and does not act a second time. Keys belong to the
-caller and expire after 24 hours (a server setting). The same key with a different body, or on
-another of these paths, is 422 with `field` `Idempotency-Key`. Bodies are compared as sent:
-`"10"`, `10` and `10.0` are different amounts.
+caller and expire after 24 hours (a server setting). A repeat that arrives while the first
+request is still running waits for it, then returns its response. The same key with a
+different body, or on another of these paths, is 422 with `field` `Idempotency-Key`. Bodies
+are compared as sent: `"10"`, `10` and `10.0` are different amounts.
 
 The first response is stored if it succeeded or failed on the state of the market (403, 404,
 409): a repeat gets that error again even if the request would succeed now, so send a new key
