@@ -17,8 +17,6 @@ from desk.backend.market import Market, MarketConfig
 from desk.backend.money import AI_TOKENS, BTC, PLACES, round_down
 from desk.backend.runtime import MarketRuntime
 from desk.backend.security import load_or_create_secret
-from desk.backend.throttle import LoginLimits
-from desk.backend.trading import DEFAULT_MAX_OPEN_OFFERS
 
 APP_NAME = "tokenomics-desk"
 DATABASE_FILE = "desk.db"
@@ -68,7 +66,9 @@ class Settings(BaseSettings):
     idempotency_key_hours: float = Field(
         default=24, gt=0, le=24 * 30,
         description="hours for which a request's Idempotency-Key replays its first outcome")
-    max_open_offers: int = Field(default=DEFAULT_MAX_OPEN_OFFERS, ge=1, le=100_000,
+    # The market's own default, desk.backend.trading.DEFAULT_MAX_OPEN_OFFERS, written out so
+    # that reading settings imports no SQLAlchemy.
+    max_open_offers: int = Field(default=200, ge=1, le=100_000,
                                  description="active offers one trader may have at a time")
     max_connections: int = Field(
         default=1000, ge=1, le=1_000_000,
@@ -129,6 +129,8 @@ class Settings(BaseSettings):
         return MarketRuntime(market, feed, self.feed_interval_seconds, self.price_history_limit)
 
     def market_config(self) -> MarketConfig:
+        from desk.backend.throttle import LoginLimits
+
         grant = {token: self.grant_ai_tokens for token in AI_TOKENS}
         grant[BTC] = self.grant_btc
         return MarketConfig(

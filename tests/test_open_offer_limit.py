@@ -9,6 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from desk.backend import Conflict, LimitExceeded, Market, MarketConfig
+from desk.backend.trading import DEFAULT_MAX_OPEN_OFFERS
+from desk.settings import Settings
 from tests.conftest import SECRET
 from tests.support import PASSWORD, Clock, unique_name
 
@@ -85,3 +87,7 @@ def test_concurrent_offers_respect_limit(limited: Market) -> None:
         outcomes = sorted(pool.map(attempt, range(attempts)))
     assert outcomes.count("posted") == LIMIT
     assert len(limited.list_offers(alice, mine=True).trades) == LIMIT
+
+
+def test_setting_default_matches_market() -> None:
+    assert Settings().max_open_offers == DEFAULT_MAX_OPEN_OFFERS
