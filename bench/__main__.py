@@ -40,6 +40,7 @@ BENCHMARKS = [
     "bench.desk_startup",
     "bench.desk_offers",
     "bench.ws_fanout",
+    "bench.load",
 ]
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"

@@ -106,6 +106,32 @@ class Settings(BaseSettings):
                                            description="seconds the server waits for a pong "
                                            "before it closes the WebSocket")
 
+    idempotency_key_hours: float = Field(
+        default=24, gt=0, le=24 * 30,
+        description="hours for which a request's Idempotency-Key replays its first outcome",
+        json_schema_extra={"unit": "hours"})
+    # The market's own default, desk.backend.trading.DEFAULT_MAX_OPEN_OFFERS, written out so
+    # that reading settings imports no SQLAlchemy.
+    max_open_offers: int = Field(default=200, ge=1, le=100_000,
+                                 description="active offers one trader may have at a time",
+                                 json_schema_extra={"unit": "offers"})
+    max_connections: int = Field(
+        default=1000, ge=1, le=1_000_000,
+        description="connections and requests the server handles at once; past this, new "
+        "requests get 503 at once (uvicorn's limit_concurrency)",
+        json_schema_extra={"unit": "connections"})
+    login_window_seconds: int = Field(
+        default=900, ge=1, le=7 * 24 * 3600,
+        description="seconds over which failed logins are counted for throttling")
+    login_max_failures_per_username: int = Field(
+        default=5, ge=1, le=1_000_000,
+        description="failed logins of one username within the window before 429",
+        json_schema_extra={"unit": "logins"})
+    login_max_failures_per_address: int = Field(
+        default=30, ge=1, le=1_000_000,
+        description="failed logins from one client address within the window before 429",
+        json_schema_extra={"unit": "logins"})
+
     @field_validator("secret_key")
     @classmethod
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
@@ -176,6 +202,7 @@ class Settings(BaseSettings):
 
     def market_config(self) -> MarketConfig:
         from desk.backend.market import MarketConfig
+        from desk.backend.throttle import LoginLimits
 
         grant = {token: self.grant_ai_tokens for token in AI_TOKENS}
         grant[BTC] = self.grant_btc
@@ -184,4 +211,11 @@ class Settings(BaseSettings):
             token_lifetime=timedelta(minutes=self.token_lifetime_minutes),
             bcrypt_rounds=self.bcrypt_rounds,
             grant=grant,
+            idempotency_lifetime=timedelta(hours=self.idempotency_key_hours),
+            max_open_offers=self.max_open_offers,
+            login_limits=LoginLimits(
+                window=timedelta(seconds=self.login_window_seconds),
+                per_username=self.login_max_failures_per_username,
+                per_address=self.login_max_failures_per_address,
+            ),
         )

@@ -78,10 +78,14 @@ class ServerProcess:
         self.url = ""
         self._process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
-        """Start the server and wait until it reports healthy; raise ``ServerFailed`` if not."""
-        for attempt in range(1, START_ATTEMPTS + 1):
-            self.port = free_port()
+    def start(self, port: int | None = None) -> None:
+        """Start the server and wait until it reports healthy; raise ``ServerFailed`` if not.
+
+        With ``port``, listen there (once); otherwise on a free port.
+        """
+        attempts = 1 if port is not None else START_ATTEMPTS
+        for attempt in range(1, attempts + 1):
+            self.port = port or free_port()
             self.url = f"http://{HOST}:{self.port}"
             self._launch()
             try:
@@ -89,7 +93,7 @@ class ServerProcess:
                 return
             except ServerFailed:
                 self.stop()
-                if attempt == START_ATTEMPTS:
+                if attempt == attempts:
                     raise
 
     def restart(self) -> None:
@@ -156,6 +160,13 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             process.kill()
             return process.wait()
+
+    def kill(self) -> int:
+        """Kill the server with SIGKILL, as a crash would; return its exit status."""
+        process, self._process = self._process, None
+        assert process is not None, "the server is not running"
+        process.kill()
+        return process.wait()
 
     def log_size(self) -> int:
         return self.log_path.stat().st_size if self.log_path.exists() else 0

@@ -19,7 +19,9 @@ if TYPE_CHECKING:
         Forbidden,
         InsufficientFunds,
         InvalidInput,
+        LimitExceeded,
         NotFound,
+        RateLimited,
         Unauthenticated,
         Unavailable,
     )
@@ -34,10 +36,12 @@ _HOMES = {
     "Forbidden": "desk.backend.errors",
     "InsufficientFunds": "desk.backend.errors",
     "InvalidInput": "desk.backend.errors",
+    "LimitExceeded": "desk.backend.errors",
     "LocalBackend": "desk.backend.local",
     "Market": "desk.backend.market",
     "MarketConfig": "desk.backend.market",
     "NotFound": "desk.backend.errors",
+    "RateLimited": "desk.backend.errors",
     "Unauthenticated": "desk.backend.errors",
     "Unavailable": "desk.backend.errors",
 }

@@ -22,6 +22,7 @@ from desk.backend.security import PasswordHasher, check_password, check_password
 from desk.backend.store import Database
 
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{2,31}")
+MAX_USERNAME_LENGTH = 32
 MAX_EMAIL_LENGTH = 254
 HOUSE_USERNAME = "house"
 BAD_LOGIN = "invalid username or password"
@@ -85,6 +86,21 @@ def register(
     return user_model(row)
 
 
+def check_credentials(username: object, password: object) -> tuple[str, str]:
+    """Return the username and password of a login, or raise ``InvalidInput``.
+
+    Rejects only what no account can have: an empty or overlong username or password.
+    """
+    if not isinstance(username, str) or not username:
+        raise InvalidInput("username", "is required")
+    if len(username) > MAX_USERNAME_LENGTH:
+        raise InvalidInput("username", f"must be at most {MAX_USERNAME_LENGTH} characters")
+    if not isinstance(password, str) or not password:
+        raise InvalidInput("password", "is required")
+    check_password_size(password)
+    return username, password
+
+
 def find_login(database: Database, hasher: PasswordHasher, username: object,
                password: object) -> int:
     """Return the id of the trader whose credentials these are, else raise ``Unauthenticated``.
@@ -92,11 +108,7 @@ def find_login(database: Database, hasher: PasswordHasher, username: object,
     Every bad login gets the same message and costs the same bcrypt time, so that a caller
     cannot learn which usernames exist.
     """
-    if not isinstance(username, str) or not username:
-        raise InvalidInput("username", "is required")
-    if not isinstance(password, str) or not password:
-        raise InvalidInput("password", "is required")
-    check_password_size(password)
+    username, password = check_credentials(username, password)
     with database.read() as connection:
         row = connection.execute(
             select(User.id, User.password_hash).where(

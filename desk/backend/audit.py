@@ -33,8 +33,11 @@ class Check:
 
 
 def audit(database: Database) -> list[Check]:
-    """Run every invariant check in one consistent read of the database."""
-    with database.read() as connection:
+    """Run every invariant check in one consistent read of the database.
+
+    The checks read one snapshot, so a market that keeps trading meanwhile still passes.
+    """
+    with database.snapshot() as connection:
         return [
             _no_negative_balance(connection),
             _totals_conserved(connection),

@@ -45,6 +45,12 @@ class Conflict(DeskError):
     status_code = 409
 
 
+class LimitExceeded(Conflict):
+    """The request would take the caller past a limit of the market, such as open offers."""
+
+    code = "limit_exceeded"
+
+
 class InsufficientFunds(DeskError):
     """An account lacks the available balance that an operation needs."""
 
@@ -66,6 +72,20 @@ class Unauthenticated(DeskError):
     status_code = 401
 
 
+class RateLimited(DeskError):
+    """Too many failed attempts in a short time; the caller may try again later.
+
+    ``retry_after`` is the number of seconds to wait, when known.
+    """
+
+    code = "rate_limited"
+    status_code = 429
+
+    def __init__(self, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class Unavailable(DeskError):
     """The market cannot be reached: the server is down, or the connection failed."""
 
@@ -79,9 +99,11 @@ ERRORS_BY_CODE: dict[str, type[DeskError]] = {
         InvalidInput,
         NotFound,
         Conflict,
+        LimitExceeded,
         InsufficientFunds,
         Forbidden,
         Unauthenticated,
+        RateLimited,
         Unavailable,
     )
 }

@@ -5,6 +5,11 @@ object keeps; every other call except ``register``, ``token_types``, ``prices`` 
 ``price_history`` needs it. Calls block until the market answers (run them off the UI thread)
 and raise the errors of ``desk.backend.errors``. ``events()`` is the session's live stream of
 market events (``desk.backend.stream``).
+
+The four calls that move funds (``create_offer``, ``execute_offer``, ``cancel_offer`` and
+``convert``) take an optional ``idempotency_key``: repeating a call with the key of an earlier
+one returns that call's outcome instead of acting twice. The HTTP backend sends a new key with
+every such call when none is given, and uses it for its own retries.
 """
 
 from __future__ import annotations
@@ -111,7 +116,8 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def create_offer(self, from_token: str, to_token: str, amount: Number,
-                     exchange_rate: Number) -> schemas.Trade:
+                     exchange_rate: Number, *,
+                     idempotency_key: str | None = None) -> schemas.Trade:
         """Post an offer of ``amount`` of ``from_token`` at ``exchange_rate`` ``to_token`` each."""
 
     @abc.abstractmethod
@@ -121,11 +127,13 @@ class Backend(abc.ABC):
         """Return a page of active offers, oldest first."""
 
     @abc.abstractmethod
-    def execute_offer(self, trade_id: int) -> schemas.Trade:
+    def execute_offer(self, trade_id: int, *,
+                      idempotency_key: str | None = None) -> schemas.Trade:
         """Take another trader's active offer."""
 
     @abc.abstractmethod
-    def cancel_offer(self, trade_id: int) -> schemas.Trade:
+    def cancel_offer(self, trade_id: int, *,
+                     idempotency_key: str | None = None) -> schemas.Trade:
         """Withdraw one of the trader's own active offers."""
 
     @abc.abstractmethod
@@ -141,7 +149,8 @@ class Backend(abc.ABC):
         """Return an asset's recent prices, oldest first."""
 
     @abc.abstractmethod
-    def convert(self, from_token: str, to_token: str, amount: Number) -> schemas.Conversion:
+    def convert(self, from_token: str, to_token: str, amount: Number, *,
+                idempotency_key: str | None = None) -> schemas.Conversion:
         """Convert at the market price against the house account."""
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from desk.backend import schemas
+from desk.backend.idempotency import Idempotency
 from desk.backend.interface import Backend, Number
 from desk.backend.market import Market
 from desk.backend.stream import EventStream, LocalEventStream
@@ -47,20 +48,25 @@ class LocalBackend(Backend):
         return self.market.token_types()
 
     def create_offer(self, from_token: str, to_token: str, amount: Number,
-                     exchange_rate: Number) -> schemas.Trade:
+                     exchange_rate: Number, *,
+                     idempotency_key: str | None = None) -> schemas.Trade:
         return self.market.create_offer(self._user(), from_token, to_token, amount,
-                                        exchange_rate)
+                                        exchange_rate, idempotency=_idempotency(idempotency_key))
 
     def list_offers(self, from_token: str | None = None, to_token: str | None = None,
                     mine: bool = False, limit: int = 50,
                     cursor: str | None = None) -> schemas.TradePage:
         return self.market.list_offers(self._user(), from_token, to_token, mine, limit, cursor)
 
-    def execute_offer(self, trade_id: int) -> schemas.Trade:
-        return self.market.execute_offer(self._user(), trade_id)
+    def execute_offer(self, trade_id: int, *,
+                      idempotency_key: str | None = None) -> schemas.Trade:
+        return self.market.execute_offer(self._user(), trade_id,
+                                         idempotency=_idempotency(idempotency_key))
 
-    def cancel_offer(self, trade_id: int) -> schemas.Trade:
-        return self.market.cancel_offer(self._user(), trade_id)
+    def cancel_offer(self, trade_id: int, *,
+                     idempotency_key: str | None = None) -> schemas.Trade:
+        return self.market.cancel_offer(self._user(), trade_id,
+                                        idempotency=_idempotency(idempotency_key))
 
     def history(self, limit: int = 50, cursor: str | None = None) -> schemas.TradePage:
         return self.market.history(self._user(), limit, cursor)
@@ -71,5 +77,11 @@ class LocalBackend(Backend):
     def price_history(self, token_type: str, limit: int = 100) -> list[schemas.PricePoint]:
         return self.market.price_history(token_type, limit)
 
-    def convert(self, from_token: str, to_token: str, amount: Number) -> schemas.Conversion:
-        return self.market.convert(self._user(), from_token, to_token, amount)
+    def convert(self, from_token: str, to_token: str, amount: Number, *,
+                idempotency_key: str | None = None) -> schemas.Conversion:
+        return self.market.convert(self._user(), from_token, to_token, amount,
+                                   idempotency=_idempotency(idempotency_key))
+
+
+def _idempotency(key: str | None) -> Idempotency | None:
+    return None if key is None else Idempotency(key)

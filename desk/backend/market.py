@@ -19,11 +19,22 @@ from sqlalchemy import select, text
 from desk.backend import accounts, conversion, holdings, pricing, schemas, seeding, trading
 from desk.backend.errors import Unauthenticated
 from desk.backend.events import BalanceEvent, EventBus, PriceEvent, TradeEvent
+from desk.backend.idempotency import (
+    DEFAULT_KEY_LIFETIME,
+    Claim,
+    Idempotency,
+    ResultT,
+    fingerprint,
+    purge_expired,
+    run_once,
+)
 from desk.backend.models import User
 from desk.backend.money import AI_TOKENS, BTC
 from desk.backend.pagination import DEFAULT_LIMIT
 from desk.backend.security import PasswordHasher, TokenIssuer
 from desk.backend.store import Database, PoolOptions
+from desk.backend.throttle import LoginLimits, LoginThrottle
+from desk.backend.trading import DEFAULT_MAX_OPEN_OFFERS
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +50,18 @@ DEFAULT_GRANT: Mapping[str, Decimal] = MappingProxyType(
 
 @dataclass(frozen=True)
 class MarketConfig:
-    """How a market runs: its signing key, session length, bcrypt cost and starting grant."""
+    """The settings of a market: its signing key, session length, bcrypt cost, starting grant,
+    the lifetime of idempotency keys, the number of open offers one trader may have and the
+    limits on failed logins."""
 
     secret_key: str
     token_lifetime: timedelta = timedelta(hours=8)
     bcrypt_rounds: int = 12
     grant: Mapping[str, Decimal] = field(default_factory=lambda: DEFAULT_GRANT)
     clock: Callable[[], datetime] = utc_now
+    idempotency_lifetime: timedelta = DEFAULT_KEY_LIFETIME
+    max_open_offers: int = DEFAULT_MAX_OPEN_OFFERS
+    login_limits: LoginLimits = field(default_factory=LoginLimits)
 
 
 class Market:
@@ -57,6 +73,7 @@ class Market:
         self.clock = config.clock
         self.hasher = PasswordHasher(config.bcrypt_rounds)
         self.tokens = TokenIssuer(config.secret_key, config.token_lifetime, config.clock)
+        self.throttle = LoginThrottle(database, config.login_limits, config.clock)
         self.events = EventBus()
 
     @classmethod
@@ -92,8 +109,21 @@ class Market:
         self._announce(None, user.id)
         return user
 
-    def login(self, username: object, password: object) -> schemas.Session:
-        user_id = accounts.find_login(self.database, self.hasher, username, password)
+    def login(self, username: object, password: object,
+              address: str | None = None) -> schemas.Session:
+        """Check a trader's credentials and start a session.
+
+        ``address`` is the client's IP address, None in process. Raises ``RateLimited`` once
+        the username or the address has too many recent failed logins (``LoginThrottle``).
+        """
+        name, secret = accounts.check_credentials(username, password)
+        attempt = self.throttle.admit(name, address)
+        try:
+            user_id = accounts.find_login(self.database, self.hasher, name, secret)
+        except Unauthenticated:
+            log.info("failed login for username %r from %s", name, address or "this process")
+            raise
+        self.throttle.succeeded(attempt, name)
         token = self.tokens.issue(user_id)
         return schemas.Session(access_token=token,
                                expires_in=int(self.tokens.lifetime.total_seconds()))
@@ -154,13 +184,25 @@ class Market:
             connection.execute(text("SELECT 1"))
 
     # Trading
+    #
+    # The four calls that change balances take an optional ``Idempotency``: a repeat of a
+    # call with the same key returns the first outcome instead of acting again (see
+    # ``desk.backend.idempotency``).
 
     def create_offer(self, user_id: int, from_token: object, to_token: object, amount: object,
-                     exchange_rate: object) -> schemas.Trade:
-        trade = trading.create_offer(self.database, self.clock(), user_id, from_token, to_token,
-                                     amount, exchange_rate)
-        log.info("user %s created trade %s", user_id, trade.id)
-        self._announce(TradeEvent(action="created", trade=trade), user_id)
+                     exchange_rate: object, *,
+                     idempotency: Idempotency | None = None) -> schemas.Trade:
+        now = self.clock()
+        arguments = {"from_token": from_token, "to_token": to_token, "amount": amount,
+                     "exchange_rate": exchange_rate}
+        trade = self._run_once(
+            user_id, idempotency, "trades/create", arguments, schemas.Trade,
+            lambda database: trading.create_offer(
+                database, now, user_id, from_token, to_token, amount, exchange_rate,
+                max_open_offers=self.config.max_open_offers))
+        if _acted(idempotency):
+            log.info("user %s created trade %s", user_id, trade.id)
+            self._announce(TradeEvent(action="created", trade=trade), user_id)
         return trade
 
     def list_offers(self, user_id: int, from_token: object = None, to_token: object = None,
@@ -169,16 +211,27 @@ class Market:
         return trading.list_offers(self.database, user_id, from_token, to_token, mine, limit,
                                    cursor)
 
-    def execute_offer(self, user_id: int, trade_id: object) -> schemas.Trade:
-        trade = trading.execute_offer(self.database, self.clock(), user_id, trade_id)
-        log.info("user %s executed trade %s", user_id, trade.id)
-        self._announce(TradeEvent(action="executed", trade=trade), trade.creator_id, user_id)
+    def execute_offer(self, user_id: int, trade_id: object, *,
+                      idempotency: Idempotency | None = None) -> schemas.Trade:
+        now = self.clock()
+        trade = self._run_once(
+            user_id, idempotency, "trades/execute", {"trade_id": trade_id}, schemas.Trade,
+            lambda database: trading.execute_offer(database, now, user_id, trade_id))
+        if _acted(idempotency):
+            log.info("user %s executed trade %s", user_id, trade.id)
+            self._announce(TradeEvent(action="executed", trade=trade), trade.creator_id,
+                           user_id)
         return trade
 
-    def cancel_offer(self, user_id: int, trade_id: object) -> schemas.Trade:
-        trade = trading.cancel_offer(self.database, self.clock(), user_id, trade_id)
-        log.info("user %s cancelled trade %s", user_id, trade.id)
-        self._announce(TradeEvent(action="cancelled", trade=trade), user_id)
+    def cancel_offer(self, user_id: int, trade_id: object, *,
+                     idempotency: Idempotency | None = None) -> schemas.Trade:
+        now = self.clock()
+        trade = self._run_once(
+            user_id, idempotency, "trades/cancel", {"trade_id": trade_id}, schemas.Trade,
+            lambda database: trading.cancel_offer(database, now, user_id, trade_id))
+        if _acted(idempotency):
+            log.info("user %s cancelled trade %s", user_id, trade.id)
+            self._announce(TradeEvent(action="cancelled", trade=trade), user_id)
         return trade
 
     def history(self, user_id: int, limit: object = DEFAULT_LIMIT,
@@ -186,13 +239,40 @@ class Market:
         return trading.history(self.database, user_id, limit, cursor)
 
     def convert(self, user_id: int, from_token: object, to_token: object,
-                amount: object) -> schemas.Conversion:
-        result = conversion.convert(self.database, self.clock(), user_id, from_token, to_token,
-                                    amount)
-        log.info("user %s converted %s %s to %s %s", user_id, result.amount, result.from_token,
-                 result.received, result.to_token)
-        self._announce(None, user_id)
+                amount: object, *, idempotency: Idempotency | None = None) -> schemas.Conversion:
+        now = self.clock()
+        arguments = {"from_token": from_token, "to_token": to_token, "amount": amount}
+        result = self._run_once(
+            user_id, idempotency, "market/convert", arguments, schemas.Conversion,
+            lambda database: conversion.convert(database, now, user_id, from_token, to_token,
+                                                amount))
+        if _acted(idempotency):
+            log.info("user %s converted %s %s to %s %s", user_id, result.amount,
+                     result.from_token, result.received, result.to_token)
+            self._announce(None, user_id)
         return result
+
+    def purge_expired_keys(self) -> int:
+        """Delete the idempotency keys that have expired; return how many."""
+        return purge_expired(self.database, self.clock(), self.config.idempotency_lifetime)
+
+    def purge_login_attempts(self) -> int:
+        """Delete the login attempts older than the throttle's window; return how many."""
+        return self.throttle.purge()
+
+    def _run_once(self, user_id: int, idempotency: Idempotency | None, operation: str,
+                  arguments: Mapping[str, object], result_type: type[ResultT],
+                  action: Callable[[Database], ResultT]) -> ResultT:
+        if idempotency is None:
+            return action(self.database)
+        claim = Claim(user_id, idempotency, operation, fingerprint(operation, arguments),
+                      self.clock(), self.config.idempotency_lifetime)
+        try:
+            return run_once(self.database, claim, result_type, action)
+        finally:
+            if idempotency.replayed:
+                log.info("user %s repeated %s with idempotency key %r: replayed the first "
+                         "outcome", user_id, operation, idempotency.key)
 
     # Events
 
@@ -206,3 +286,8 @@ class Market:
             with self.database.read() as connection:
                 balances = holdings.balances(connection, user_id)
             self.events.publish(BalanceEvent(user_id=user_id, balances=balances))
+
+
+def _acted(idempotency: Idempotency | None) -> bool:
+    """Return whether a call acted, rather than replaying the outcome of an earlier one."""
+    return idempotency is None or not idempotency.replayed

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Text,
     func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -181,3 +182,46 @@ class PricePoint(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (Index("ix_price_history_token", "token_type", "id"),)
+
+
+class IdempotencyKey(Base):
+    """The stored outcome of a request sent with an ``Idempotency-Key``, per user and key.
+
+    The row is written in the same transaction as the action it guards, so the two are
+    committed together or not at all. ``outcome`` is JSON: the result, or the domain error
+    the market raised. It is NULL only inside that transaction, before the action finishes.
+    """
+
+    __tablename__ = "idempotency_keys"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    operation: Mapped[str] = mapped_column(String(32))
+    # SHA-256 of the operation and its arguments as sent, in hexadecimal.
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_idempotency_keys_created_at", "created_at"),)
+
+
+
+class LoginAttempt(Base):
+    """A failed login, or one still checking its password, counted by the login throttle.
+
+    A successful login deletes its own row, so the rows older than a moment are failures.
+    ``username`` is lowercased; ``address`` is the client's IP address, NULL in process.
+    """
+
+    __tablename__ = "login_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(32))
+    address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        Index("ix_login_attempts_username", "username", "at"),
+        Index("ix_login_attempts_address", "address", "at"),
+        Index("ix_login_attempts_at", "at"),
+    )

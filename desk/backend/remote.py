@@ -4,12 +4,22 @@ Every call is one request over a single shared ``httpx.Client``. Errors come bac
 domain errors that the in-process backend raises, restored from the ``code`` of the server's
 error body, with the server's message. A server that cannot be reached raises
 ``Unavailable``; no httpx exception leaves this module.
+
+Retries: a request that fails in transit (a refused or dropped connection, a timeout) or gets
+a 503 is sent again, a few times with growing pauses, when that is safe. A request that never
+reached the server is always safe to send again, and so are reads (GET). The calls that move
+funds send an ``Idempotency-Key`` header, a new UUID for each call unless the caller gives a
+key, and repeat it on every retry, so that the server acts on the request at most once even
+when a response is lost. Registering and logging in are not repeated once sent.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import random
+import time
+import uuid
 from collections.abc import Mapping
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
@@ -26,6 +36,7 @@ from desk.backend.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
+    RateLimited,
     Unauthenticated,
     Unavailable,
 )
@@ -40,6 +51,15 @@ log = logging.getLogger(__name__)
 # wait longer because a request may queue behind other writers of the server's database.
 CONNECT_TIMEOUT = 5.0
 DEFAULT_TIMEOUT = 30.0
+# Retries after the first attempt, and the pause before the first retry in seconds. Each
+# pause doubles, up to MAX_BACKOFF, and is shortened by a random part of up to a half, so
+# that many clients that failed together do not retry together.
+DEFAULT_RETRIES = 3
+DEFAULT_BACKOFF = 0.25
+MAX_BACKOFF = 5.0
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+# Transport errors raised before any byte of the request was sent.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 # The class of an error body without a known ``code``, such as one from a proxy.
 _ERRORS_BY_STATUS: dict[int, type[DeskError]] = {
@@ -47,6 +67,7 @@ _ERRORS_BY_STATUS: dict[int, type[DeskError]] = {
     403: Forbidden,
     404: NotFound,
     409: Conflict,
+    429: RateLimited,
     503: Unavailable,
 }
 
@@ -58,11 +79,19 @@ class HttpBackend(Backend):
 
     ``base_url`` is the server's address, such as ``http://127.0.0.1:8000``. ``timeout`` is
     the time in seconds that one read, write or wait for a pooled connection may take.
+    ``retries`` is how many times a failed request is sent again when that is safe, and
+    ``backoff`` the pause in seconds before the first retry (see the module docstring).
     """
 
-    def __init__(self, base_url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, base_url: str, *, timeout: float = DEFAULT_TIMEOUT,
+                 retries: int = DEFAULT_RETRIES, backoff: float = DEFAULT_BACKOFF) -> None:
         super().__init__()
+        if retries < 0 or backoff < 0:
+            raise ValueError(f"retries and backoff must not be negative, got {retries} and "
+                             f"{backoff}")
         self.base_url = _check_base_url(base_url)
+        self.retries = retries
+        self.backoff = backoff
         self._client = httpx.Client(
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout, connect=min(CONNECT_TIMEOUT, timeout)),
@@ -104,14 +133,16 @@ class HttpBackend(Backend):
         return self._call("GET", "/api/tokens/types", list[schemas.TokenInfo], auth=False)
 
     def create_offer(self, from_token: str, to_token: str, amount: Number,
-                     exchange_rate: Number) -> schemas.Trade:
+                     exchange_rate: Number, *,
+                     idempotency_key: str | None = None) -> schemas.Trade:
         body = {
             "from_token": from_token,
             "to_token": to_token,
             "amount": _number_text(amount, "amount"),
             "exchange_rate": _number_text(exchange_rate, "exchange_rate"),
         }
-        return self._call("POST", "/api/trades/create", schemas.Trade, body=body)
+        return self._call("POST", "/api/trades/create", schemas.Trade, body=body,
+                          idempotency_key=idempotency_key or new_idempotency_key())
 
     def list_offers(self, from_token: str | None = None, to_token: str | None = None,
                     mine: bool = False, limit: int = 50,
@@ -120,13 +151,17 @@ class HttpBackend(Backend):
                         cursor=cursor)
         return self._call("GET", "/api/trades/list", schemas.TradePage, params=params)
 
-    def execute_offer(self, trade_id: int) -> schemas.Trade:
+    def execute_offer(self, trade_id: int, *,
+                      idempotency_key: str | None = None) -> schemas.Trade:
         return self._call("POST", "/api/trades/execute", schemas.Trade,
-                          body={"trade_id": check_trade_id(trade_id)})
+                          body={"trade_id": check_trade_id(trade_id)},
+                          idempotency_key=idempotency_key or new_idempotency_key())
 
-    def cancel_offer(self, trade_id: int) -> schemas.Trade:
+    def cancel_offer(self, trade_id: int, *,
+                     idempotency_key: str | None = None) -> schemas.Trade:
         return self._call("POST", "/api/trades/cancel", schemas.Trade,
-                          body={"trade_id": check_trade_id(trade_id)})
+                          body={"trade_id": check_trade_id(trade_id)},
+                          idempotency_key=idempotency_key or new_idempotency_key())
 
     def history(self, limit: int = 50, cursor: str | None = None) -> schemas.TradePage:
         params = _query(limit=limit, cursor=cursor)
@@ -140,18 +175,25 @@ class HttpBackend(Backend):
         return self._call("GET", "/api/market/history", list[schemas.PricePoint],
                           params=params, auth=False)
 
-    def convert(self, from_token: str, to_token: str, amount: Number) -> schemas.Conversion:
+    def convert(self, from_token: str, to_token: str, amount: Number, *,
+                idempotency_key: str | None = None) -> schemas.Conversion:
         body = {
             "from_token": from_token,
             "to_token": to_token,
             "amount": _number_text(amount, "amount"),
         }
-        return self._call("POST", "/api/market/convert", schemas.Conversion, body=body)
+        return self._call("POST", "/api/market/convert", schemas.Conversion, body=body,
+                          idempotency_key=idempotency_key or new_idempotency_key())
 
     def _call(self, method: str, path: str, result: type[ResultT], *,
               body: Mapping[str, Any] | None = None,
-              params: Mapping[str, str] | None = None, auth: bool = True) -> ResultT:
-        """Send one request and return its body parsed as ``result``, or raise a DeskError."""
+              params: Mapping[str, str] | None = None, auth: bool = True,
+              idempotency_key: str | None = None) -> ResultT:
+        """Send one request and return its body parsed as ``result``, or raise a DeskError.
+
+        Retries it as the module docstring describes; ``idempotency_key`` makes a POST safe to
+        repeat.
+        """
         headers = {}
         if auth and self._session is not None:
             headers["Authorization"] = f"Bearer {self._session.access_token}"
@@ -159,21 +201,52 @@ class HttpBackend(Backend):
         if body is not None:
             headers["Content-Type"] = "application/json"
             content = _encode(body, method, path)
-        try:
-            response = self._client.request(method, path, content=content, params=params,
-                                             headers=headers)
-        except httpx.TimeoutException as error:
-            message = (f"cannot reach server at {self.base_url}: {method} {path} timed out "
-                       f"({type(error).__name__})")
-            if method == "POST":
-                message += "; it may still have been carried out, so check before retrying"
-            raise Unavailable(message) from None
-        except httpx.RequestError as error:
-            reason = str(error) or type(error).__name__
-            raise Unavailable(f"cannot reach server at {self.base_url}: {reason}") from None
-        if response.is_success:
-            return self._parse(response, result)
-        raise self._error(response)
+        if idempotency_key is not None:
+            headers[IDEMPOTENCY_HEADER] = idempotency_key
+        repeatable = method == "GET" or idempotency_key is not None
+
+        attempt = 0
+        while True:
+            try:
+                response = self._client.request(method, path, content=content, params=params,
+                                                 headers=headers)
+            except httpx.TransportError as error:
+                if attempt < self.retries and (repeatable or isinstance(error, _NOT_SENT)):
+                    attempt += 1
+                    self._pause(method, path, attempt, type(error).__name__)
+                    continue
+                raise self._unreachable(method, path, error, attempt,
+                                        idempotency_key) from None
+            if response.status_code == 503 and repeatable and attempt < self.retries:
+                attempt += 1
+                self._pause(method, path, attempt, "HTTP 503")
+                continue
+            if response.is_success:
+                return self._parse(response, result)
+            raise self._error(response)
+
+    def _pause(self, method: str, path: str, attempt: int, reason: str) -> None:
+        """Log a retry and wait before it: the backoff doubled per attempt, with jitter."""
+        delay = min(self.backoff * 2 ** (attempt - 1), MAX_BACKOFF) * random.uniform(0.5, 1.0)
+        log.warning("%s %s%s failed (%s); retry %d of %d in %.2f s", method, self.base_url,
+                    path, reason, attempt, self.retries, delay)
+        time.sleep(delay)
+
+    def _unreachable(self, method: str, path: str, error: httpx.TransportError, retries: int,
+                     idempotency_key: str | None) -> Unavailable:
+        reason = str(error) or type(error).__name__
+        if isinstance(error, httpx.TimeoutException):
+            reason = f"{method} {path} timed out ({type(error).__name__})"
+        tries = f" after {retries + 1} attempts" if retries else ""
+        message = f"cannot reach server at {self.base_url}{tries}: {reason}"
+        if method == "POST" and not isinstance(error, _NOT_SENT):
+            message += "; the request may have been carried out"
+            if idempotency_key is not None:
+                message += (f": repeat it with idempotency_key={idempotency_key!r} to get its "
+                            "outcome without acting twice")
+            else:
+                message += ", so check before repeating it"
+        return Unavailable(message)
 
     def _parse(self, response: httpx.Response, result: type[ResultT]) -> ResultT:
         try:
@@ -207,6 +280,9 @@ class HttpBackend(Backend):
             return InvalidInput(field, (detail or fallback).removeprefix(f"{field}: "))
         if error_class is None:
             error_class = _ERRORS_BY_STATUS.get(status)
+        if error_class is RateLimited:
+            wait = response.headers.get("Retry-After", "")
+            return RateLimited(detail or fallback, int(wait) if wait.isdigit() else None)
         if error_class is not None:
             return error_class(detail or fallback)
         if status >= 500:
@@ -215,6 +291,11 @@ class HttpBackend(Backend):
                              f"{request.url.path} with HTTP {status} "
                              f"{response.reason_phrase}{reason}")
         return DeskError(f"{detail} ({fallback})" if detail else fallback)
+
+
+def new_idempotency_key() -> str:
+    """Return a fresh idempotency key: a random UUID."""
+    return str(uuid.uuid4())
 
 
 # Validators of the result types, built once each; building one is slow.

@@ -90,6 +90,23 @@ class Database:
         with self._writer.begin() as connection:
             yield connection
 
+    @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """Open a read-only transaction in which every statement reads the same snapshot.
+
+        PostgreSQL's default READ COMMITTED gives each statement a new snapshot, so this
+        asks for REPEATABLE READ there. A SQLite read transaction in WAL mode already reads
+        one snapshot, taken at its first read.
+        """
+        if self.dialect != "postgresql":
+            with self.read() as connection:
+                yield connection
+            return
+        engine = self.engine.execution_options(isolation_level="REPEATABLE READ",
+                                               postgresql_readonly=True)
+        with engine.begin() as connection:
+            yield connection
+
     def dispose(self) -> None:
         self.engine.dispose()
 

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Row,
     Select,
     bindparam,
+    func,
     insert,
     literal,
     select,
@@ -19,9 +20,16 @@ from sqlalchemy import (
 )
 
 from desk.backend import schemas
-from desk.backend.errors import Conflict, Forbidden, InsufficientFunds, InvalidInput, NotFound
+from desk.backend.errors import (
+    Conflict,
+    Forbidden,
+    InsufficientFunds,
+    InvalidInput,
+    LimitExceeded,
+    NotFound,
+)
 from desk.backend.ledger import Change, Shortfall, apply_changes
-from desk.backend.models import Trade
+from desk.backend.models import Trade, User
 from desk.backend.money import (
     MAX_AMOUNT,
     check_asset,
@@ -40,6 +48,9 @@ from desk.backend.pagination import (
     encode_cursor,
 )
 from desk.backend.store import Database
+
+# Active offers one trader may have at a time; each one escrows funds and adds a row to the book.
+DEFAULT_MAX_OPEN_OFFERS = 200
 
 # Statements built once, because building a statement and its cache key on every call was a
 # large part of the cost of executing an offer.
@@ -97,8 +108,13 @@ def create_offer(
     to_token: object,
     amount: object,
     exchange_rate: object,
+    *,
+    max_open_offers: int = DEFAULT_MAX_OPEN_OFFERS,
 ) -> schemas.Trade:
-    """Post an offer and hold its amount out of the creator's available balance."""
+    """Post an offer and hold its amount out of the creator's available balance.
+
+    Raises ``LimitExceeded`` if the creator already has ``max_open_offers`` active offers.
+    """
     source = check_asset(from_token, "from_token")
     target = check_asset(to_token, "to_token")
     if source == target:
@@ -118,6 +134,7 @@ def create_offer(
 
     minor = to_minor(quantity, source)
     with database.write() as connection:
+        _check_open_offers(connection, user_id, max_open_offers)
         trade_id = connection.execute(
             insert(Trade)
             .values(creator_id=user_id, from_token=source, to_token=target, amount=minor,
@@ -241,6 +258,22 @@ def _closed(side: Any, before: tuple[datetime, int] | None, limit: int) -> Selec
         key = tuple_(literal(moment, Trade.completed_at.type), literal(trade_id, Trade.id.type))
         query = query.where(tuple_(Trade.completed_at, Trade.id) < key)
     return query.order_by(Trade.completed_at.desc(), Trade.id.desc()).limit(limit + 1)
+
+
+def _check_open_offers(connection: Connection, user_id: int, limit: int) -> None:
+    # FOR NO KEY UPDATE on PostgreSQL: concurrent offers of one creator are counted one after
+    # the other, and the foreign-key checks of other writers (FOR KEY SHARE) do not conflict
+    # with this lock.
+    connection.execute(select(User.id).where(User.id == user_id).with_for_update(key_share=True))
+    count = connection.execute(
+        select(func.count()).select_from(Trade)
+        .where(Trade.creator_id == user_id, Trade.status == "active")
+    ).scalar_one()
+    if count >= limit:
+        raise LimitExceeded(
+            f"you have {count} open offers, the maximum of {limit} per trader; cancel one or "
+            "wait until one is taken before posting another"
+        )
 
 
 def _lock(connection: Connection, trade_id: int) -> Row[Any]:

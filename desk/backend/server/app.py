@@ -11,6 +11,7 @@ from desk import __version__
 from desk.backend.market import Market
 from desk.backend.server.access_log import AccessLogMiddleware
 from desk.backend.server.errors import install_error_handlers
+from desk.backend.server.idempotency import ReplayedHeaderMiddleware
 from desk.backend.server.routes import auth, health, stream, trades, user
 from desk.backend.server.routes import market as market_routes
 from desk.backend.server.routes.stream import StreamOptions
@@ -28,8 +29,9 @@ written, never rounded through a binary float.
 
 **Errors** are JSON objects: `detail` states what failed and on which value, `code` names the
 error (`invalid_input`, `unauthenticated`, `forbidden`, `not_found`, `conflict`,
-`insufficient_funds`, `unavailable`). A 422 also names the failed request field in `field`,
-and when the request does not match its schema, `errors` lists each problem.
+`insufficient_funds`, `limit_exceeded`, `rate_limited`, `unavailable`). A 422 also names the
+failed request field in `field`, and when the request does not match its schema, `errors`
+lists each problem.
 
 **Lists** are paginated: pass the `next_cursor` of one page as `cursor` to get the next;
 it is null on the last page.
@@ -47,6 +49,28 @@ invalid or expired token (log in again before reconnecting), `4408` the client r
 and more than {queue_limit} events were waiting, `1012` the server is restarting. After any
 close other than `4401`, reconnect with backoff and fetch balances and the offer book again,
 because events sent while the client was away are not replayed.
+
+**Limits.** A request body may be at most 64 KiB (413, also for a chunked body) and a
+request line with its headers at most 16 KiB (the server closes the connection with a plain
+400). Pages hold at most 200 rows. A trader may have at most 200 active offers (409,
+`limit_exceeded`). After 5 failed logins for one username, or 30 from one client address,
+within 15 minutes, logins for it get 429 with `Retry-After` until the oldest failure is 15
+minutes old. The numbers are server settings; these are the defaults.
+
+**Retries.** `POST /api/trades/create`, `/api/trades/execute`, `/api/trades/cancel` and
+`/api/market/convert` accept an `Idempotency-Key` header (1 to 200 visible ASCII characters,
+such as a UUID). Send a new key with each new request. When a response is lost, send the same
+request with the same key again: it returns the first response, with the same status and body
+and the header `Idempotent-Replayed: true`, and does not act a second time. Keys belong to the
+caller and expire after 24 hours (a server setting). A repeat that arrives while the first
+request is still running waits for it, then returns its response. The same key with a
+different body, or on another of these paths, is 422 with `field` `Idempotency-Key`. Bodies
+are compared as sent: `"10"`, `10` and `10.0` are different amounts.
+
+The first response is stored if it succeeded or failed on the state of the market (403, 404,
+409): a repeat gets that error again even if the request would succeed now, so send a new key
+to try again. Nothing is stored when nothing was done: a 422 (correct the request and send it
+with the same key), a 401, 413 or 429, and a 503. A repeat of those acts.
 """
 
 TAGS = [
@@ -85,8 +109,10 @@ def create_app(market: Market, *, cors_origins: Sequence[str] = (),
             CORSMiddleware,
             allow_origins=list(cors_origins),
             allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+            expose_headers=["Idempotent-Replayed", "Retry-After"],
         )
+    app.add_middleware(ReplayedHeaderMiddleware)
     # Added last, so it is the outermost of these and times every request in full.
     app.add_middleware(AccessLogMiddleware)
     return app

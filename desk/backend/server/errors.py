@@ -23,7 +23,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from desk.backend.errors import DeskError, InvalidInput
+from desk.backend.errors import DeskError, InvalidInput, RateLimited
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +44,13 @@ STATUS_DESCRIPTIONS = {
     403: "The trade belongs to someone else, or is the caller's own offer (code `forbidden`).",
     404: "No such trade (code `not_found`).",
     409: "The trade is no longer active (code `conflict`), a name or email is taken "
-         "(`conflict`), or an account lacks the funds (`insufficient_funds`).",
+         "(`conflict`), an account lacks the funds (`insufficient_funds`), or the caller has "
+         "the maximum number of open offers (`limit_exceeded`).",
     413: "The request body is larger than the server accepts (code `too_large`).",
     422: "A request field is missing, has the wrong type or an invalid value (code "
          "`invalid_input`); `field` names it.",
+    429: "Too many failed logins for this username or client address (code "
+         "`rate_limited`); `Retry-After` gives the seconds to wait.",
     503: "The market database is unavailable (code `unavailable`).",
 }
 
@@ -85,10 +88,21 @@ class ErrorBody(BaseModel):
         None, description="every problem found by the request schema (422 only)")
 
 
+# Response headers that come with an error status, for the OpenAPI document.
+STATUS_HEADERS = {
+    429: {"Retry-After": {"description": "seconds to wait before trying again",
+                          "schema": {"type": "integer", "minimum": 1}}},
+}
+
+
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """Return the OpenAPI ``responses`` entries of the given error statuses."""
-    return {status: {"model": ErrorBody, "description": STATUS_DESCRIPTIONS[status]}
-            for status in statuses}
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        responses[status] = {"model": ErrorBody, "description": STATUS_DESCRIPTIONS[status]}
+        if status in STATUS_HEADERS:
+            responses[status]["headers"] = STATUS_HEADERS[status]
+    return responses
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -117,7 +131,11 @@ async def _handle_desk_error(request: Request, error: Exception) -> JSONResponse
     assert isinstance(error, DeskError)
     log.info("%s %s failed: %s: %s", request.method, request.url.path, error.code, error.message)
     field = error.field if isinstance(error, InvalidInput) else None
-    return error_response(error.status_code, error.message, error.code, field=field)
+    headers = None
+    if isinstance(error, RateLimited) and error.retry_after is not None:
+        headers = {"Retry-After": str(error.retry_after)}
+    return error_response(error.status_code, error.message, error.code, field=field,
+                          headers=headers)
 
 
 async def _handle_validation_error(request: Request, error: Exception) -> JSONResponse:

@@ -89,13 +89,20 @@ _LOGIN_BODY = {
 }
 
 
-@router.post(LOGIN_PATH.removeprefix("/api/auth"), responses=error_responses(401, 413, 422),
+@router.post(LOGIN_PATH.removeprefix("/api/auth"),
+             responses=error_responses(401, 413, 422, 429),
              openapi_extra={"requestBody": _LOGIN_BODY})
 def login(credentials: Annotated[LoginRequest, Depends(read_credentials)],
-          market: MarketDep) -> schemas.Session:
+          market: MarketDep, request: Request) -> schemas.Session:
     """Log in and receive a bearer token.
 
     Accepts JSON `{username, password}` or the OAuth2 password form that the Authorize button
     of these docs sends. Every bad login gets the same 401 message.
+
+    Too many failed logins for one username (5 by default) or from one client address (30)
+    within a window (15 minutes) throttle it. Until the oldest failure leaves the window,
+    every login for it gets 429 with `Retry-After`, even with the right password. A
+    successful login clears the username's failures.
     """
-    return market.login(credentials.username, credentials.password)
+    address = request.client.host if request.client else None
+    return market.login(credentials.username, credentials.password, address)

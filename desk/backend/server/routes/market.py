@@ -12,6 +12,7 @@ from desk.backend.pricing import DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT
 from desk.backend.server.dependencies import MarketDep, UserIdDep
 from desk.backend.server.errors import error_responses
 from desk.backend.server.exact_json import ExactJSONRoute
+from desk.backend.server.idempotency import IdempotencyDep
 from desk.backend.server.request_models import ConvertRequest
 
 router = APIRouter(prefix="/api", route_class=ExactJSONRoute)
@@ -46,11 +47,12 @@ def price_history(
 
 @router.post("/market/convert", tags=["market"],
              responses=error_responses(401, 409, 413, 422))
-def convert(body: ConvertRequest, user_id: UserIdDep,
-            market: MarketDep) -> schemas.Conversion:
+def convert(body: ConvertRequest, user_id: UserIdDep, market: MarketDep,
+            idempotency: IdempotencyDep) -> schemas.Conversion:
     """Convert at the current market price, with the house account as the counterparty.
 
     One side is BTC, or both are AI tokens and the value passes through BTC. The amount
     received is rounded down to the precision of `to_token`.
     """
-    return market.convert(user_id, body.from_token, body.to_token, body.amount)
+    return market.convert(user_id, body.from_token, body.to_token, body.amount,
+                          idempotency=idempotency)
