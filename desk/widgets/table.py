@@ -116,7 +116,8 @@ class KeyedTable(DataTable[Cell]):
         old = self.get_row(key)
         for (column_key, _), before, after in zip(self._columns, old, cells, strict=True):
             if _plain(before) != _plain(after) or _style(before) != _style(after):
-                self.update_cell(key, column_key, after)
+                # A wider value (a price arriving after the balances, say) widens its column.
+                self.update_cell(key, column_key, after, update_width=True)
 
     def _row_visible(self, index: int) -> bool:
         top = self.scroll_y
