@@ -18,7 +18,12 @@ from desk.backend.errors import Conflict, InvalidInput, NotFound, Unauthenticate
 from desk.backend.ledger import Change, apply_changes, create_accounts, lock_balances
 from desk.backend.models import User
 from desk.backend.money import to_minor
-from desk.backend.security import PasswordHasher, check_password, check_password_size
+from desk.backend.security import (
+    PasswordHasher,
+    check_password,
+    check_password_size,
+    check_text,
+)
 from desk.backend.store import Database
 
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{2,31}")
@@ -89,10 +94,12 @@ def register(
 def check_credentials(username: object, password: object) -> tuple[str, str]:
     """Return the username and password of a login, or raise ``InvalidInput``.
 
-    Rejects only what no account can have: an empty or overlong username or password.
+    Rejects only what no account can have: an empty or overlong username or password, or one
+    with a NUL character or an unpaired surrogate.
     """
     if not isinstance(username, str) or not username:
         raise InvalidInput("username", "is required")
+    check_text(username, "username")
     if len(username) > MAX_USERNAME_LENGTH:
         raise InvalidInput("username", f"must be at most {MAX_USERNAME_LENGTH} characters")
     if not isinstance(password, str) or not password:

@@ -24,8 +24,25 @@ SECRET_KEY_FILE = "secret.key"
 UNUSABLE_PASSWORD = "!"
 
 
+def check_text(value: str, field: str) -> str:
+    """Return ``value`` if it is text that the databases and bcrypt can store and read.
+
+    PostgreSQL rejects NUL characters in text, bcrypt rejects them in passwords, and an unpaired
+    surrogate (which a JSON ``\\ud800`` escape can carry) has no UTF-8 encoding.
+    """
+    if "\x00" in value:
+        raise InvalidInput(field, "must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(field, "must be valid Unicode text, without unpaired surrogates"
+                           ) from None
+    return value
+
+
 def check_password_size(password: str) -> None:
     """Reject a password that bcrypt could not read in full."""
+    check_text(password, "password")
     size = len(password.encode("utf-8"))
     if size > MAX_PASSWORD_BYTES:
         raise InvalidInput(

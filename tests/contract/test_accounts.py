@@ -57,6 +57,8 @@ def test_email_taken_any_case(connect: Callable[[], Backend]) -> None:
     ("valid_name", "a@b", PASSWORD, "email"),
     ("valid_name", "v@example.com", "short", "password"),
     ("valid_name", "v@example.com", "x" * 73, "password"),
+    ("valid_name", "v@example.com", "pass\x00word", "password"),
+    ("valid_name", "v@example.com", "pass\ud800word", "password"),
 ])
 def test_register_rejects(connect: Callable[[], Backend], username: str, email: str,
                           password: str, field: str) -> None:
@@ -98,6 +100,20 @@ def test_login_rejects_overlong_password(connect: Callable[[], Backend]) -> None
     with pytest.raises(InvalidInput) as raised:
         connect().login("demo", "x" * 73)
     assert raised.value.field == "password"
+
+
+@pytest.mark.parametrize(("username", "password", "field"), [
+    ("de\x00mo", "demo123", "username"),
+    ("de\udc00mo", "demo123", "username"),
+    ("demo", "demo\x00123", "password"),
+    ("demo", "demo\ud800123", "password"),
+])
+def test_login_rejects_unstorable_text(connect: Callable[[], Backend], username: str,
+                                       password: str, field: str) -> None:
+    # PostgreSQL rejects NUL in text, bcrypt in passwords; a lone surrogate has no UTF-8.
+    with pytest.raises(InvalidInput) as raised:
+        connect().login(username, password)
+    assert raised.value.field == field
 
 
 def test_failed_login_keeps_no_session(connect: Callable[[], Backend]) -> None:
