@@ -26,7 +26,8 @@ MAX_RATE = Decimal(10) ** 12
 
 # Longest numeric string accepted; longer input is rejected before Decimal parses it.
 MAX_NUMBER_LENGTH = 64
-_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,4})?")
+# ASCII digits only: Decimal also reads other scripts' digits, such as "١٢٣" or "１２３".
+_NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,4})?")
 _EXACT = 80  # digits of working precision, enough for any product of two bounded values
 
 
