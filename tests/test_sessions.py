@@ -74,6 +74,30 @@ def test_bad_tokens_rejected(market: Market, attack: str) -> None:
         market.authenticate(token)
 
 
+# Subjects that are not a user id in ASCII digits, or name no row that an INTEGER id can hold.
+STRANGE_SUBJECTS = ["²", "١", "０", "007", "1.0", "-1", str(2**31), str(2**63), "9" * 30,
+                    "9" * 5000]
+
+
+@pytest.mark.parametrize("subject", STRANGE_SUBJECTS, ids=lambda subject: subject[:12])
+def test_strange_subject_rejected(market: Market, subject: str) -> None:
+    claims = dict(_claims(demo_token(market)), sub=subject)
+    token = jwt.encode(claims, SECRET, algorithm="HS256")
+
+    with pytest.raises(Unauthenticated, match="invalid session token"):
+        market.authenticate(token)
+
+
+@pytest.mark.parametrize("expiry", [float("nan"), float("inf")])
+def test_endless_expiry_rejected(market: Market, expiry: float) -> None:
+    # A NaN expiry is never before any time, so a plain comparison would accept it forever.
+    claims = dict(_claims(demo_token(market)), exp=expiry)
+    token = jwt.encode(claims, SECRET, algorithm="HS256")
+
+    with pytest.raises(Unauthenticated, match="invalid session token"):
+        market.authenticate(token)
+
+
 def test_secret_key_created_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
     first = load_or_create_secret(tmp_path / "data")
     second = load_or_create_secret(tmp_path / "data")

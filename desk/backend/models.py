@@ -27,6 +27,9 @@ from desk.backend.money import PRICE_PLACES, RATE_PLACES
 from desk.backend.types import ExactDecimal, UTCDateTime
 
 USD_PLACES = 8
+# The largest row id: ids are INTEGER columns, 32-bit on PostgreSQL. A larger id in a request
+# names no row, and PostgreSQL would fail the query on it rather than find nothing.
+MAX_ID = 2**31 - 1
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
+import re
 import secrets
 import tempfile
 from collections.abc import Callable
@@ -14,6 +16,7 @@ import jwt
 from passlib.context import CryptContext
 
 from desk.backend.errors import InvalidInput, Unauthenticated
+from desk.backend.models import MAX_ID
 
 # bcrypt reads at most 72 bytes of a password; longer ones are rejected, not truncated.
 MAX_PASSWORD_BYTES = 72
@@ -22,6 +25,8 @@ JWT_ALGORITHM = "HS256"
 SECRET_KEY_FILE = "secret.key"
 # A hash of no password, never stored: it marks accounts that cannot log in (the house).
 UNUSABLE_PASSWORD = "!"
+# The subject of a session token: a user id in ASCII digits, without a leading zero.
+_USER_ID = re.compile(r"[1-9][0-9]{0,18}")
 
 
 def check_text(value: str, field: str) -> str:
@@ -106,14 +111,20 @@ class TokenIssuer:
         except jwt.PyJWTError:
             raise Unauthenticated("invalid session token; log in again") from None
         expires = claims["exp"]
-        if not isinstance(expires, (int, float)) or isinstance(expires, bool):
+        valid_expiry = (isinstance(expires, (int, float)) and not isinstance(expires, bool)
+                        and math.isfinite(expires))
+        if not valid_expiry:
             raise Unauthenticated("invalid session token; log in again")
         if expires <= self._clock().timestamp():
             raise Unauthenticated("session expired; log in again")
         subject = claims["sub"]
-        if not isinstance(subject, str) or not subject.isdigit():
+        # str.isdigit() is also true for "²" and "١", which int() rejects or reads as a digit.
+        if not isinstance(subject, str) or not _USER_ID.fullmatch(subject):
             raise Unauthenticated("invalid session token; log in again")
-        return int(subject)
+        user_id = int(subject)
+        if user_id > MAX_ID:
+            raise Unauthenticated("invalid session token; log in again")
+        return user_id
 
 
 def load_or_create_secret(folder: Path) -> str:
