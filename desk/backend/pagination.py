@@ -9,10 +9,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from desk.backend.errors import InvalidInput
+from desk.backend.models import MAX_ID
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -57,6 +58,11 @@ def decode_time_cursor(cursor: str | None) -> tuple[datetime, int] | None:
         raise _invalid() from None
     if moment.tzinfo is None:
         raise _invalid()
+    try:
+        # Storage converts times to UTC, which a time such as 9999-12-31T23:00-14:00 is beyond.
+        moment = moment.astimezone(UTC)
+    except OverflowError:
+        raise _invalid() from None
     return moment, int(parts[1])
 
 
@@ -74,7 +80,7 @@ def _decode(cursor: str) -> list[Any]:
 
 
 def _is_id(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_ID
 
 
 def _invalid() -> InvalidInput:

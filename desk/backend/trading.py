@@ -29,7 +29,7 @@ from desk.backend.errors import (
     NotFound,
 )
 from desk.backend.ledger import Change, Shortfall, apply_changes
-from desk.backend.models import Trade, User
+from desk.backend.models import MAX_ID, Trade, User
 from desk.backend.money import (
     MAX_AMOUNT,
     check_asset,
@@ -95,8 +95,9 @@ def trade_model(row: Row[Any]) -> schemas.Trade:
 
 
 def check_trade_id(trade_id: object) -> int:
-    if isinstance(trade_id, bool) or not isinstance(trade_id, int) or not 0 < trade_id < 2**63:
-        raise InvalidInput("trade_id", f"must be a positive whole number, got {trade_id!r}")
+    if isinstance(trade_id, bool) or not isinstance(trade_id, int) or not 0 < trade_id <= MAX_ID:
+        raise InvalidInput("trade_id",
+                           f"must be a whole number from 1 to {MAX_ID}, got {trade_id!r}")
     return trade_id
 
 

@@ -16,6 +16,7 @@ from desk.backend import (
     InvalidInput,
     NotFound,
 )
+from desk.backend.pagination import encode_cursor
 from tests.support import unique_name
 
 
@@ -116,6 +117,25 @@ CASES: list[tuple[str, Action, type[DeskError], str | None]] = [
     ("history bad cursor", lambda world: world.bob.history(cursor="WzFd"), InvalidInput,
      "cursor"),
     ("ledger limit 1000", lambda world: world.bob.ledger(limit=1000), InvalidInput, "limit"),
+    # Ids are INTEGER columns, and PostgreSQL fails a query that compares one with 2^31.
+    ("execute id beyond INTEGER", lambda world: world.bob.execute_offer(2**31), InvalidInput,
+     "trade_id"),
+    ("cancel id beyond INTEGER", lambda world: world.bob.cancel_offer(2**63 - 1), InvalidInput,
+     "trade_id"),
+    ("list cursor beyond INTEGER",
+     lambda world: world.bob.list_offers(cursor=encode_cursor(2**31)), InvalidInput, "cursor"),
+    ("ledger cursor beyond INTEGER",
+     lambda world: world.bob.ledger(cursor=encode_cursor(2**62)), InvalidInput, "cursor"),
+    ("history cursor id beyond INTEGER",
+     lambda world: world.bob.history(cursor=encode_cursor("2026-01-01T00:00:00+00:00", 2**31)),
+     InvalidInput, "cursor"),
+    # A time whose UTC equivalent is past the year 9999 or before the year 1.
+    ("history cursor after year 9999",
+     lambda world: world.bob.history(cursor=encode_cursor("9999-12-31T23:00:00-14:00", 1)),
+     InvalidInput, "cursor"),
+    ("history cursor before year 1",
+     lambda world: world.bob.history(cursor=encode_cursor("0001-01-01T00:00:00+14:00", 1)),
+     InvalidInput, "cursor"),
 ]
 
 
