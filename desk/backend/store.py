@@ -112,17 +112,20 @@ class Database:
 
 
 def _create_engine(url: str, *, pool: PoolOptions, echo: bool) -> Engine:
+    # hide_parameters keeps statement parameters, such as a password hash, out of the message
+    # of every database error, and so out of the server log.
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_size=pool.size, max_overflow=pool.max_overflow,
                              pool_timeout=pool.timeout, pool_recycle=pool.recycle,
-                             pool_pre_ping=pool.pre_ping, echo=echo)
+                             pool_pre_ping=pool.pre_ping, echo=echo, hide_parameters=True)
 
     database = parsed.database or ""
     in_memory = database in ("", ":memory:") or parsed.query.get("mode") == "memory"
     options: dict[str, Any] = {
         "connect_args": {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
         "echo": echo,
+        "hide_parameters": True,
     }
     if in_memory:
         # Every connection to ":memory:" would open a new, empty database; share one.
