@@ -114,7 +114,13 @@ class Server:
         self.log_path = folder / "server.log"
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
+    def command(self) -> list[str]:
+        """Return the command line of the server process."""
+        return [sys.executable, "-m", "desk", "serve", "--host", HOST, "--port",
+                str(self.port), "--db", self.database_url]
+
+    def environment(self) -> dict[str, str]:
+        """Return the environment of the server process."""
         environment = {name: value for name, value in os.environ.items()
                        if not name.startswith("DESK_")}
         environment.update({
@@ -124,10 +130,12 @@ class Server:
             "DESK_BCRYPT_ROUNDS": "4",
             "DESK_SECRET_KEY": "load-benchmark-signing-key-" + "k" * 32,
         })
-        command = [sys.executable, "-m", "desk", "serve", "--host", HOST, "--port",
-                   str(self.port), "--db", self.database_url]
+        return environment
+
+    def start(self) -> None:
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(command, cwd=self.folder, env=environment,
+            self.process = subprocess.Popen(self.command(), cwd=self.folder,
+                                            env=self.environment(),
                                             stdout=log, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + STARTUP_DEADLINE_SECONDS
