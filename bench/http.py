@@ -19,6 +19,7 @@ backend, every execute request carries a new ``Idempotency-Key``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import statistics
@@ -160,28 +161,34 @@ class Measured:
     bare: list[Run]
 
 
-def measure_both(desk_url: str, bare_url: str, plan: Plan,
+def timed_run(server: Server, requests: int, send: SendRequest) -> Run:
+    """Time one run of ``requests`` requests, with the server's CPU time over it."""
+    cpu_started = server.cpu_seconds()
+    run = drive(server.url, requests, send, CLIENTS)
+    return dataclasses.replace(run, server_cpu=server.cpu_seconds() - cpu_started)
+
+
+def measure_both(desk: Server, bare: Server, plan: Plan,
                  endpoints: Endpoints) -> tuple[Measured, Measured]:
     """Time both endpoints on both servers, alternating which server goes first."""
     prices = Measured([], [])
     executions = Measured([], [])
     # Untimed runs first: the first requests of a server pay for imports and warm-ups.
     warm_up = endpoints.take_offers(CLIENTS)
-    for url in (desk_url, bare_url):
-        drive(url, CLIENTS, endpoints.read_prices, CLIENTS)
-        drive(url, CLIENTS, endpoints.execute(warm_up), CLIENTS)
+    for server in (desk, bare):
+        drive(server.url, CLIENTS, endpoints.read_prices, CLIENTS)
+        drive(server.url, CLIENTS, endpoints.execute(warm_up), CLIENTS)
 
     for repeat in range(plan.repeats):
-        sides = [(desk_url, prices.desk, executions.desk),
-                 (bare_url, prices.bare, executions.bare)]
+        sides = [(desk, prices.desk, executions.desk), (bare, prices.bare, executions.bare)]
         if repeat % 2:
             sides.reverse()
-        for url, runs, _ in sides:
-            runs.append(drive(url, plan.prices_requests, endpoints.read_prices, CLIENTS))
+        for server, runs, _ in sides:
+            runs.append(timed_run(server, plan.prices_requests, endpoints.read_prices))
         # Both servers are sent the same offers; the bare one reads no body.
         offers = endpoints.take_offers(plan.execute_requests)
-        for url, _, runs in sides:
-            runs.append(drive(url, plan.execute_requests, endpoints.execute(offers), CLIENTS))
+        for server, _, runs in sides:
+            runs.append(timed_run(server, plan.execute_requests, endpoints.execute(offers)))
     return prices, executions
 
 
@@ -220,7 +227,7 @@ def measure(plan: Plan) -> Report:
             (folder / "executed.json").write_bytes(execute_body)
             bare = BareServer(folder, folder / "prices.json", folder / "executed.json")
             bare.start()
-            prices, executions = measure_both(desk.url, bare.url, plan, endpoints)
+            prices, executions = measure_both(desk, bare, plan, endpoints)
         finally:
             if bare is not None:
                 bare.stop()
@@ -236,42 +243,61 @@ def paired_ratio(desk: Sequence[float], bare: Sequence[float]) -> float:
     return statistics.median(d / b for d, b in zip(desk, bare, strict=True))
 
 
-FIGURES: list[tuple[str, str, Callable[[Run], float]]] = [
-    ("requests per second", "req/s", lambda run: run.requests_per_second),
-    ("latency p50", "ms", lambda run: run.percentile_ms(0.5)),
-    ("latency p99", "ms", lambda run: run.percentile_ms(0.99)),
+@dataclass(frozen=True)
+class Figure:
+    """One row of an endpoint: what is measured, its unit and how to read it from a run."""
+
+    name: str
+    unit: str
+    read: Callable[[Run], float]
+    note: str
+
+
+FIGURES = [
+    Figure("requests per second", "req/s", lambda run: run.requests_per_second, ""),
+    Figure("latency p50", "ms", lambda run: run.percentile_ms(0.5),
+           "as the client saw it, queueing included"),
+    Figure("latency p99", "ms", lambda run: run.percentile_ms(0.99),
+           "as the client saw it, queueing included"),
+    Figure("server CPU time per request", "µs", lambda run: run.server_cpu_per_request_us,
+           "user and system time of the server process over the run, divided by its requests; "
+           "other processes on the machine disturb it less than wall time"),
 ]
 
 
 def endpoint_results(label: str, measured: Measured, requests: int, body_bytes: int,
                      goal: float | None = None) -> list[Result]:
-    """Return the rows of one endpoint: throughput, then the p50 and p99 latency.
+    """Return the rows of one endpoint: throughput, p50 and p99 latency, and server CPU time.
 
-    ``goal`` is the lowest acceptable ratio of throughput, if any.
+    ``goal`` is the lowest acceptable ratio of throughput, if any; the CPU time row restates
+    it as the highest acceptable ratio of cost, ``1 / goal``.
     """
     rows = []
-    for name, unit, figure in FIGURES:
-        desk_values = [figure(run) for run in measured.desk]
-        bare_values = [figure(run) for run in measured.bare]
+    for figure in FIGURES:
+        desk_values = [figure.read(run) for run in measured.desk]
+        bare_values = [figure.read(run) for run in measured.bare]
         desk, bare = summarize(desk_values), summarize(bare_values)
         ratio = paired_ratio(desk_values, bare_values)
-        throughput = unit == "req/s"
-        if throughput:
+        note = figure.note
+        goal_text, met = "", None
+        if figure.unit == "req/s":
             note = (f"{CLIENTS} clients, {requests:,} requests per run, {body_bytes:,}-byte "
                     "response; ratio: the median of the repeats' ratios; client CPU per wall "
                     f"second: {_client_cpu(measured)}")
-        else:
-            note = "as the client saw it, queueing included"
-        has_goal = goal is not None and throughput
+            if goal is not None:
+                goal_text, met = f"ratio ≥ {goal:g}", ratio >= goal
+        elif figure.unit == "µs" and goal is not None:
+            goal_text, met = f"ratio ≤ {1 / goal:.2f}", ratio <= 1 / goal
+            note += "; the goal is restated for CPU time"
         rows.append(Result(
-            name=f"{label}, {name}",
+            name=f"{label}, {figure.name}",
             value=desk.median,
-            unit=unit,
+            unit=figure.unit,
             baseline_name="bare FastAPI app, same bytes",
             baseline_value=bare.median,
             ratio=ratio,
-            goal=f"ratio ≥ {goal:g}" if has_goal else "",
-            met=ratio >= goal if has_goal and goal is not None else None,
+            goal=goal_text,
+            met=met,
             spread=f"{desk.spread(format_number)}; baseline {bare.spread(format_number)}",
             note=note,
         ))

@@ -35,6 +35,8 @@ class Run:
     latencies: list[float]
     elapsed: float
     client_cpu: float
+    # The server process's CPU time over the run, when the caller measured it.
+    server_cpu: float | None = None
 
     @property
     def requests_per_second(self) -> float:
@@ -42,6 +44,12 @@ class Run:
 
     def percentile_ms(self, fraction: float) -> float:
         return percentile(self.latencies, fraction) * 1000
+
+    @property
+    def server_cpu_per_request_us(self) -> float:
+        if self.server_cpu is None:
+            raise ValueError("the server's CPU time was not measured in this run")
+        return self.server_cpu / len(self.latencies) * 1e6
 
     @property
     def client_cpu_share(self) -> float:

@@ -167,6 +167,20 @@ class Server:
                 return int(line.split()[1]) / 1024
         return None
 
+    def cpu_seconds(self) -> float:
+        """Return the CPU time, user and system, that the process has used so far (Linux
+        only; raise ``RuntimeError`` when the process is not running)."""
+        if self.process is None:
+            raise RuntimeError("the server is not running")
+        try:
+            stat = Path(f"/proc/{self.process.pid}/stat").read_text()
+        except OSError as error:
+            raise RuntimeError(f"cannot read the server's CPU time: {error}") from None
+        # The fields after the command name, which is in brackets and may hold spaces;
+        # utime and stime are fields 14 and 15 of the line, in clock ticks.
+        fields = stat.rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         process, self.process = self.process, None
         if process is None or process.poll() is not None:
