@@ -41,6 +41,7 @@ BENCHMARKS = [
     "bench.desk_offers",
     "bench.ws_fanout",
     "bench.load",
+    "bench.http",
 ]
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"

@@ -114,7 +114,13 @@ class Server:
         self.log_path = folder / "server.log"
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
+    def command(self) -> list[str]:
+        """Return the command line of the server process."""
+        return [sys.executable, "-m", "desk", "serve", "--host", HOST, "--port",
+                str(self.port), "--db", self.database_url]
+
+    def environment(self) -> dict[str, str]:
+        """Return the environment of the server process."""
         environment = {name: value for name, value in os.environ.items()
                        if not name.startswith("DESK_")}
         environment.update({
@@ -124,10 +130,12 @@ class Server:
             "DESK_BCRYPT_ROUNDS": "4",
             "DESK_SECRET_KEY": "load-benchmark-signing-key-" + "k" * 32,
         })
-        command = [sys.executable, "-m", "desk", "serve", "--host", HOST, "--port",
-                   str(self.port), "--db", self.database_url]
+        return environment
+
+    def start(self) -> None:
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(command, cwd=self.folder, env=environment,
+            self.process = subprocess.Popen(self.command(), cwd=self.folder,
+                                            env=self.environment(),
                                             stdout=log, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + STARTUP_DEADLINE_SECONDS
@@ -158,6 +166,20 @@ class Server:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
         return None
+
+    def cpu_seconds(self) -> float:
+        """Return the CPU time, user and system, that the process has used so far (Linux
+        only; raise ``RuntimeError`` when the process is not running)."""
+        if self.process is None:
+            raise RuntimeError("the server is not running")
+        try:
+            stat = Path(f"/proc/{self.process.pid}/stat").read_text()
+        except OSError as error:
+            raise RuntimeError(f"cannot read the server's CPU time: {error}") from None
+        # The fields after the command name, which is in brackets and may hold spaces;
+        # utime and stime are fields 14 and 15 of the line, in clock ticks.
+        fields = stat.rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         process, self.process = self.process, None
