@@ -112,14 +112,21 @@ class DeskApp(App[None]):
     """The reason the market cannot be reached, or empty while it responds."""
     prices: var[tuple[Price, ...]] = var(())
     """The latest price of every asset."""
-    prices_at: var[datetime | None] = var(None)
-    """When the desk last received prices."""
+    prices_at: var[datetime | None] = var(None, always_update=True)
+    """When the desk last received prices; its watchers run on every update, even to the
+    same time (as with a fixed clock)."""
+    price_ticks: tuple[tuple[Price, ...], ...] = ()
+    """Every tick of the latest update of ``prices``, oldest first; the last is ``prices``.
+
+    A batch of stream events keeps only the newest prices in ``prices``, so charts read the
+    ticks before it here. It is set before ``prices_at`` changes.
+    """
     market_version: var[int] = var(0)
     """Counts changes to holdings and the book, so screens know to reload what they show."""
     stream_state: var[str] = var("")
     """The live stream's state (a ``StreamState`` value), or empty before it is opened."""
     stream_detail: var[str] = var("")
-    """Why the live stream is in its state, such as the last connection error."""
+    """The reason for the live stream's state, such as the last connection error."""
 
     def __init__(
         self,
@@ -295,7 +302,7 @@ class DeskApp(App[None]):
         self.market_version += 1
 
     # Prices: ``receive_prices`` is the one path by which new prices reach the screens. The
-    # live stream brings them; the timer asks for them only while the stream is not live.
+    # live stream brings them, and the timer requests them only while the stream is not live.
 
     @property
     def stream_live(self) -> bool:
@@ -303,7 +310,7 @@ class DeskApp(App[None]):
         return self.stream_state == "connected"
 
     def refresh_prices(self) -> None:
-        """Ask the market for prices, unless the live stream brings them anyway."""
+        """Request prices from the market, unless the live stream brings them anyway."""
         if self.username and not self.connection_problem and not self.stream_live:
             self._fetch_prices()
 
@@ -313,16 +320,25 @@ class DeskApp(App[None]):
         if not get_current_worker().is_cancelled:
             self.call_from_thread(self.receive_prices, prices)
 
-    def receive_prices(self, prices: Iterable[Price]) -> None:
-        """Store new prices; the first prices of a session are what changes are measured from."""
+    def receive_prices(self, prices: Iterable[Price],
+                       earlier: Sequence[Sequence[Price]] = ()) -> None:
+        """Store new prices; the first prices of a session are what changes are measured from.
+
+        ``earlier`` contains the ticks that arrived before ``prices`` in the same batch,
+        oldest first, for the charts that draw every tick.
+        """
         latest = tuple(prices)
         for price in latest:
             self.session_start_prices.setdefault(price.token_type, price)
-        self.prices_at = self.clock()
+        self.price_ticks = (*(tuple(tick) for tick in earlier), latest)
+        # Both values are in place before the watchers of either run.
+        now = self.clock()
+        self.set_reactive(DeskApp.prices_at, now)
         self.prices = latest
+        self.prices_at = now
 
-    # The live stream. Its callbacks run on the stream's thread (or on whichever thread
-    # published the event, in process); they only queue and post messages.
+    # The live stream. Its callbacks run on the stream's thread, or in process on whichever
+    # thread published the event, so they only queue events and post messages.
 
     class StreamWoke(Message):
         """Stream events are waiting in the app's queue."""
@@ -401,17 +417,17 @@ class DeskApp(App[None]):
         from desk.backend.events import PriceEvent
         from desk.backend.stream import CatchUp
 
-        prices = None
+        ticks: list[list[Price]] = []
         catch_up = changed = False
         for item in items:
             if isinstance(item, PriceEvent):
-                prices = item.prices
+                ticks.append(item.prices)
             elif isinstance(item, CatchUp):
                 catch_up = True
             else:  # a trade or balance event
                 changed = True
-        if prices is not None:
-            self.receive_prices(prices)
+        if ticks:
+            self.receive_prices(ticks[-1], earlier=ticks[:-1])
         elif catch_up:
             self._fetch_prices()
         if catch_up or changed:

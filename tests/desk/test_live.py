@@ -9,20 +9,24 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from textual.widgets import Sparkline, Static
+
 from desk.backend import LocalBackend, Market
 from desk.backend.events import PriceEvent, ResyncEvent
 from desk.backend.schemas import Portfolio, Price
+from desk.formatting import usd_text
 from desk.screens.login import LoginScreen
 from desk.screens.portfolio import PortfolioScreen
 from desk.widgets.balances import BalanceTable
+from desk.widgets.price_panel import PricePanel
 from desk.widgets.table import KeyedTable
-from tests.desk.conftest import ALICE
+from tests.desk.conftest import ALICE, FixedFeed
 from tests.desk.harness import RecordingDeskApp, desk_on, log_in, make_app, settle
 from tests.support import PASSWORD
 
 
 class CountingBackend(LocalBackend):
-    """A real backend that counts how often the desk asks for balances."""
+    """A real backend that counts how often the desk requests balances."""
 
     balance_calls = 0
 
@@ -38,9 +42,9 @@ class CountingDeskApp(RecordingDeskApp):
         super().__init__(*args, **kwargs)
         self.received: list[tuple[Price, ...]] = []
 
-    def receive_prices(self, prices: Any) -> None:
+    def receive_prices(self, prices: Any, earlier: Any = ()) -> None:
         self.received.append(tuple(prices))
-        super().receive_prices(prices)
+        super().receive_prices(prices, earlier)
 
 
 def move_price(market: Market, asset: str, usd: str) -> None:
@@ -115,6 +119,7 @@ async def test_burst_of_ticks_applied_once(desk_market: Market) -> None:
         await settle(pilot)
         assert len(app.received) == before + 1
         assert app.prices == tuple(burst[-1])
+        assert app.price_ticks == tuple(tuple(tick) for tick in burst)
 
 
 async def test_resync_reloads_screens(desk_market: Market) -> None:
@@ -138,3 +143,23 @@ async def test_logout_ends_subscription(desk_market: Market) -> None:
         assert isinstance(app.screen, LoginScreen)
         assert not desk_market.events.has_listeners()
         assert app.stream_state == ""
+
+
+async def test_tick_moves_market_panel(desk_market: Market, feed: FixedFeed) -> None:
+    app = desk_on(desk_market)
+    async with app.run_test(notifications=True) as pilot:
+        await log_in(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        panel = app.screen.query_one("#price-OpenAI", PricePanel)
+        seeded = len(panel.history)
+        assert seeded == 41
+        feed.tick(3)
+        await settle(pilot)
+        assert len(panel.history) == seeded + 3
+        assert panel.query_one(Sparkline).data == panel.history.usd_values()
+        newest = desk_market.prices()[0]
+        assert newest.token_type == "OpenAI"
+        text = str(panel.query_one(".price-text", Static).render())
+        assert usd_text(newest.price_usd) in text
+
