@@ -26,6 +26,7 @@ class MarketScreen(DeskScreen):
 
     | key | action |
     | --- | --- |
+    | enter | chart the focused asset's recent prices |
     | c | convert the focused asset at the market price |
     | arrows | move between the panels |
     """
@@ -41,6 +42,8 @@ class MarketScreen(DeskScreen):
     }
     """
     BINDINGS: ClassVar[list[Any]] = [
+        Binding("enter", "chart", "Chart", id="market.chart",
+                tooltip="Chart the focused asset's recent prices"),
         Binding("c", "convert", "Convert", id="market.convert",
                 tooltip="Convert the focused asset at the market price"),
         Binding("left,up", "app.focus_previous", "Previous panel", show=False,
@@ -116,11 +119,16 @@ class MarketScreen(DeskScreen):
         else:
             delivery = f"asking every {self.app.price_interval:g}s until the stream is live"
         self.query_one("#market-status", Static).update(
-            f"{status} · {delivery} · c converts")
+            f"{status} · {delivery} · enter charts · c converts")
 
     def _focused_asset(self) -> str:
         focused = self.focused
         return focused.asset if isinstance(focused, PricePanel) else "OpenAI"
+
+    def action_chart(self) -> None:
+        from desk.screens.chart import PriceChartScreen
+
+        self.app.push_screen(PriceChartScreen(self._focused_asset()))
 
     def action_convert(self) -> None:
         from desk.screens.convert import ConvertDialog

@@ -15,9 +15,12 @@ from desk.backend import LocalBackend, Market
 from desk.backend.events import PriceEvent, ResyncEvent
 from desk.backend.schemas import Portfolio, Price
 from desk.formatting import usd_text
+from desk.screens.chart import PriceChartScreen
 from desk.screens.login import LoginScreen
+from desk.screens.market import MarketScreen
 from desk.screens.portfolio import PortfolioScreen
 from desk.widgets.balances import BalanceTable
+from desk.widgets.price_chart import PriceChart
 from desk.widgets.price_panel import PricePanel
 from desk.widgets.table import KeyedTable
 from tests.desk.conftest import ALICE, FixedFeed
@@ -163,3 +166,28 @@ async def test_tick_moves_market_panel(desk_market: Market, feed: FixedFeed) -> 
         text = str(panel.query_one(".price-text", Static).render())
         assert usd_text(newest.price_usd) in text
 
+
+async def test_chart_opens_and_moves(desk_market: Market, feed: FixedFeed) -> None:
+    app = desk_on(desk_market)
+    async with app.run_test(notifications=True) as pilot:
+        await log_in(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        await pilot.press("right", "enter")
+        await settle(pilot)
+        chart = app.screen
+        assert isinstance(chart, PriceChartScreen)
+        assert chart.asset == "Anthropic"
+        assert len(chart.history) == 41
+        plot = chart.query_one(PriceChart)
+        assert [point.at for point in plot.points] == [point.at for point in chart.history.points]
+
+        feed.tick(2)
+        await settle(pilot)
+        assert len(chart.history) == 43
+        assert plot.points[-1].price_usd == desk_market.prices()[1].price_usd
+
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, MarketScreen)
+        assert app.errors_shown() == []

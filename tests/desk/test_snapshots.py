@@ -250,6 +250,20 @@ def test_market_ticking(snap_compare: SnapCompare, desk_market: Market, feed: Fi
     assert snap_compare(desk_on(desk_market), run_before=run_before)
 
 
+def test_price_chart(snap_compare: SnapCompare, desk_market: Market, feed: FixedFeed) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await at("3", "right", "enter")(pilot)
+        feed.tick(3)
+        await settle(pilot)
+
+    assert snap_compare(desk_on(desk_market), run_before=run_before)
+
+
+def test_price_chart_in_btc(snap_compare: SnapCompare, desk_market: Market,
+                            feed: FixedFeed) -> None:
+    assert snap_compare(desk_on(desk_market), run_before=at("3", "enter", "b"))
+
+
 # History
 
 
