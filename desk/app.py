@@ -17,6 +17,7 @@ the connection banner or the login screen.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, tzinfo
 from functools import partial
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.message import Message
 from textual.reactive import var
 from textual.screen import Screen
 from textual.timer import Timer
@@ -37,13 +39,17 @@ from desk.screens.login import LoginScreen
 if TYPE_CHECKING:
     from desk.backend.interface import Backend
     from desk.backend.schemas import Price
+    from desk.backend.stream import StreamItem, StreamState
 
 BackendOpener = Callable[[], "Backend"]
 """A function that opens the market connection; it runs in a worker thread, once."""
 
 MIN_WIDTH = 60
 MIN_HEIGHT = 16
+# Seconds between price requests while the live stream is not delivering events.
 PRICE_INTERVAL_SECONDS = 5.0
+# Stream events are applied at most this often, so a burst of ticks costs one refresh.
+EVENT_BATCH_SECONDS = 0.1
 # Seconds between attempts to reach a market that stopped responding.
 RETRY_DELAYS_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
 # The sections after login, in the order of their number keys.
@@ -106,10 +112,21 @@ class DeskApp(App[None]):
     """The reason the market cannot be reached, or empty while it responds."""
     prices: var[tuple[Price, ...]] = var(())
     """The latest price of every asset."""
-    prices_at: var[datetime | None] = var(None)
-    """When the desk last received prices."""
+    prices_at: var[datetime | None] = var(None, always_update=True)
+    """When the desk last received prices; its watchers run on every update, even to the
+    same time (as with a fixed clock)."""
+    price_ticks: tuple[tuple[Price, ...], ...] = ()
+    """Every tick of the latest update of ``prices``, oldest first; the last is ``prices``.
+
+    A batch of stream events keeps only the newest prices in ``prices``, so charts read the
+    ticks before it here. It is set before ``prices_at`` changes.
+    """
     market_version: var[int] = var(0)
-    """Counts the trader's own actions, so screens know to reload what they show."""
+    """Counts changes to holdings and the book, so screens know to reload what they show."""
+    stream_state: var[str] = var("")
+    """The live stream's state (a ``StreamState`` value), or empty before it is opened."""
+    stream_detail: var[str] = var("")
+    """The reason for the live stream's state, such as the last connection error."""
 
     def __init__(
         self,
@@ -119,6 +136,7 @@ class DeskApp(App[None]):
         clock: Callable[[], datetime] = local_now,
         timezone: tzinfo | None = None,
         price_interval: float = PRICE_INTERVAL_SECONDS,
+        event_batch_seconds: float = EVENT_BATCH_SECONDS,
         retry_delays: Sequence[float] = RETRY_DELAYS_SECONDS,
         export_dir: Path | None = None,
         cursor_blink: bool = True,
@@ -130,7 +148,9 @@ class DeskApp(App[None]):
             location: Where the market is, shown until the connection is open.
             clock: The current time, for the header clock and the age of offers.
             timezone: The zone times are shown in; None for the local zone.
-            price_interval: Seconds between price refreshes.
+            price_interval: Seconds between price requests while the live stream is down.
+            event_batch_seconds: Minimum seconds between two applications of stream events;
+                0 applies them on the next turn of the event loop.
             retry_delays: Seconds before each new attempt to reach a market that stopped
                 responding; the last one repeats.
             export_dir: Folder of CSV exports; None for the current folder.
@@ -144,6 +164,7 @@ class DeskApp(App[None]):
         self.clock = clock
         self.timezone = timezone
         self.price_interval = price_interval
+        self.event_batch_seconds = event_batch_seconds
         self.retry_delays = tuple(retry_delays)
         self.export_dir = export_dir
         self.cursor_blink = cursor_blink
@@ -152,6 +173,15 @@ class DeskApp(App[None]):
         self._price_timer: Timer | None = None
         self._retry_timer: Timer | None = None
         self._retry_attempt = 0
+        # The live stream: events wait in _pending until the next batch is applied. Each
+        # login gets a new session number, so events of an earlier session are dropped.
+        self._session_number = 0
+        self._stream_stops: list[Callable[[], None]] = []
+        self._events_lock = threading.Lock()
+        self._pending: list[StreamItem] = []
+        self._wake_posted = False
+        self._batch_timer: Timer | None = None
+        self._last_batch = 0.0
         self.set_reactive(DeskApp.location, location)
 
     # The connection
@@ -216,9 +246,11 @@ class DeskApp(App[None]):
             if not self.is_screen_installed(name):
                 self.install_screen(_section_screen(name), name)
         self.switch_screen("portfolio")
-        self.refresh_prices()
+        self._fetch_prices()
         if self._price_timer is None:
             self._price_timer = self.set_interval(self.price_interval, self.refresh_prices)
+        self._session_number += 1
+        self._subscribe(self._session_number)
 
     def action_logout(self, message: str = "") -> None:
         """Log out and return to the login screen, optionally with a message on it."""
@@ -230,6 +262,7 @@ class DeskApp(App[None]):
         if self._price_timer is not None:
             self._price_timer.stop()
             self._price_timer = None
+        self._unsubscribe()
         self.username = ""
         self.user_id = None
         self.connection_problem = ""
@@ -268,11 +301,17 @@ class DeskApp(App[None]):
         """Tell every screen that the trader's holdings or the book changed."""
         self.market_version += 1
 
-    # Prices: the one path by which new prices reach the screens. A live stream would call
-    # ``receive_prices`` in place of the timer.
+    # Prices: ``receive_prices`` is the one path by which new prices reach the screens. The
+    # live stream brings them, and the timer requests them only while the stream is not live.
+
+    @property
+    def stream_live(self) -> bool:
+        """Whether the live stream delivers events as they happen."""
+        return self.stream_state == "connected"
 
     def refresh_prices(self) -> None:
-        if self.username and not self.connection_problem:
+        """Request prices from the market, unless the live stream brings them anyway."""
+        if self.username and not self.connection_problem and not self.stream_live:
             self._fetch_prices()
 
     @work(thread=True, group="prices", exclusive=True, exit_on_error=False)
@@ -281,13 +320,134 @@ class DeskApp(App[None]):
         if not get_current_worker().is_cancelled:
             self.call_from_thread(self.receive_prices, prices)
 
-    def receive_prices(self, prices: Iterable[Price]) -> None:
-        """Store new prices; the first prices of a session are what changes are measured from."""
+    def receive_prices(self, prices: Iterable[Price],
+                       earlier: Sequence[Sequence[Price]] = ()) -> None:
+        """Store new prices; the first prices of a session are what changes are measured from.
+
+        ``earlier`` contains the ticks that arrived before ``prices`` in the same batch,
+        oldest first, for the charts that draw every tick.
+        """
         latest = tuple(prices)
         for price in latest:
             self.session_start_prices.setdefault(price.token_type, price)
-        self.prices_at = self.clock()
+        self.price_ticks = (*(tuple(tick) for tick in earlier), latest)
+        # Both values are in place before the watchers of either run.
+        now = self.clock()
+        self.set_reactive(DeskApp.prices_at, now)
         self.prices = latest
+        self.prices_at = now
+
+    # The live stream. Its callbacks run on the stream's thread, or in process on whichever
+    # thread published the event, so they only queue events and post messages.
+
+    class StreamWoke(Message):
+        """Stream events are waiting in the app's queue."""
+
+    class StreamStateChanged(Message):
+        """The live stream of session ``session`` changed its state."""
+
+        def __init__(self, session: int, state: StreamState, detail: str) -> None:
+            super().__init__()
+            self.session = session
+            self.state = state
+            self.detail = detail
+
+    @work(thread=True, group="stream", exit_on_error=False)
+    def _subscribe(self, session: int) -> None:
+        stream = self.backend().events()
+        stops = [
+            stream.on_state_change(
+                lambda state: self._stream_state_changed(session, state, stream.detail)),
+            stream.subscribe(partial(self._stream_item, session)),
+        ]
+        with self._events_lock:
+            current = session == self._session_number
+            if current:
+                self._stream_stops.extend(stops)
+        if not current:  # logged out while subscribing
+            for stop in stops:
+                stop()
+            return
+        self._stream_state_changed(session, stream.state, stream.detail)
+
+    def _unsubscribe(self) -> None:
+        with self._events_lock:
+            self._session_number += 1
+            stops, self._stream_stops = self._stream_stops, []
+            self._pending.clear()
+        for stop in stops:
+            stop()
+        if self._batch_timer is not None:
+            self._batch_timer.stop()
+            self._batch_timer = None
+        self.stream_state = ""
+        self.stream_detail = ""
+
+    def _stream_state_changed(self, session: int, state: StreamState, detail: str) -> None:
+        self.post_message(self.StreamStateChanged(session, state, detail))
+
+    def _stream_item(self, session: int, item: StreamItem) -> None:
+        with self._events_lock:
+            if session != self._session_number:
+                return
+            self._pending.append(item)
+            if self._wake_posted:
+                return
+            self._wake_posted = True
+        self.post_message(self.StreamWoke())
+
+    def on_desk_app_stream_woke(self, _: StreamWoke) -> None:
+        if self._batch_timer is not None:
+            return
+        wait = self._last_batch + self.event_batch_seconds - time.monotonic()
+        if wait > 0:
+            self._batch_timer = self.set_timer(wait, self._apply_events)
+        else:
+            self._apply_events()
+
+    def _apply_events(self) -> None:
+        """Apply every waiting stream event: the newest prices, then one reload if needed."""
+        self._batch_timer = None
+        self._last_batch = time.monotonic()
+        with self._events_lock:
+            items, self._pending = self._pending, []
+            self._wake_posted = False
+        if not self.username:
+            return
+        from desk.backend.events import PriceEvent
+        from desk.backend.stream import CatchUp
+
+        ticks: list[list[Price]] = []
+        catch_up = changed = False
+        for item in items:
+            if isinstance(item, PriceEvent):
+                ticks.append(item.prices)
+            elif isinstance(item, CatchUp):
+                catch_up = True
+            else:  # a trade or balance event
+                changed = True
+        if ticks:
+            self.receive_prices(ticks[-1], earlier=ticks[:-1])
+        elif catch_up:
+            self._fetch_prices()
+        if catch_up or changed:
+            self.market_changed()
+
+    def on_desk_app_stream_state_changed(self, message: StreamStateChanged) -> None:
+        if message.session != self._session_number or not self.username:
+            return
+        from desk.backend.stream import StreamState
+
+        self.stream_detail = message.detail
+        self.stream_state = message.state.value
+        if message.state is StreamState.CONNECTED and self.connection_problem:
+            # The server is back: try the requests again now instead of after the delay.
+            if self._retry_timer is not None:
+                self._retry_timer.stop()
+            self._retry_connection()
+        elif message.state is StreamState.CLOSED:
+            # The server rejected the session: the reload's request reports it.
+            self.market_changed()
 
     # Errors: every failed backend call ends here.
 

@@ -1,21 +1,24 @@
-"""Market prices: a panel per asset, refreshed with the desk's price updates."""
+"""Market prices: a panel per asset with a sparkline, updated with every price tick."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid
+from textual.message import Message
 from textual.widgets import Static
+from textual.worker import get_current_worker
 
 from desk.backend.money import ASSETS
 from desk.formatting import clock_text
 from desk.screens.base import DeskScreen
-from desk.widgets.price_panel import PricePanel
+from desk.widgets.price_panel import SPARKLINE_POINTS, PricePanel
 
 if TYPE_CHECKING:
-    from desk.backend.schemas import Price
+    from desk.backend.schemas import Price, PricePoint
 
 
 class MarketScreen(DeskScreen):
@@ -23,6 +26,7 @@ class MarketScreen(DeskScreen):
 
     | key | action |
     | --- | --- |
+    | enter | chart the focused asset's recent prices |
     | c | convert the focused asset at the market price |
     | arrows | move between the panels |
     """
@@ -32,12 +36,14 @@ class MarketScreen(DeskScreen):
     MarketScreen #price-grid {
         grid-size: 3;
         grid-gutter: 0 1;
-        grid-rows: 6;
+        grid-rows: 7;
         height: auto;
         padding: 0 1;
     }
     """
     BINDINGS: ClassVar[list[Any]] = [
+        Binding("enter", "chart", "Chart", id="market.chart",
+                tooltip="Chart the focused asset's recent prices"),
         Binding("c", "convert", "Convert", id="market.convert",
                 tooltip="Convert the focused asset at the market price"),
         Binding("left,up", "app.focus_previous", "Previous panel", show=False,
@@ -45,6 +51,19 @@ class MarketScreen(DeskScreen):
         Binding("right,down", "app.focus_next", "Next panel", show=False, id="market.next",
                 tooltip="Focus the next price panel"),
     ]
+
+    ERROR_TITLES: ClassVar[dict[str, str]] = {"history": "Price history not loaded"}
+
+    class HistoryLoaded(Message):
+        """The market's recent prices of every asset arrived."""
+
+        def __init__(self, history: dict[str, list[PricePoint]]) -> None:
+            super().__init__()
+            self.history = history
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.history_loaded = False
 
     def compose_body(self) -> ComposeResult:
         yield Static("Prices in BTC and USD; change since you logged in.",
@@ -58,10 +77,25 @@ class MarketScreen(DeskScreen):
         super().on_mount()
         # Every refresh moves prices_at, even when no price changed, so the ages stay current.
         self.watch(self.app, "prices_at", self._refreshed)
+        self.watch(self.app, "stream_state", self._refreshed, init=False)
         self.query_one(PricePanel).focus()
 
     def reload(self) -> None:
+        if not self.history_loaded:
+            self._load_history()
         self.app.refresh_prices()
+
+    @work(thread=True, group="history", exclusive=True, exit_on_error=False)
+    def _load_history(self) -> None:
+        backend = self.app.backend()
+        history = {asset: backend.price_history(asset, SPARKLINE_POINTS) for asset in ASSETS}
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.HistoryLoaded(history))
+
+    def on_market_screen_history_loaded(self, event: HistoryLoaded) -> None:
+        self.history_loaded = True
+        for asset, points in event.history.items():
+            self.query_one(f"#price-{asset}", PricePanel).seed(points)
 
     def _refreshed(self, _: object) -> None:
         self._show(self.app.prices)
@@ -69,20 +103,34 @@ class MarketScreen(DeskScreen):
     def _show(self, prices: tuple[Price, ...]) -> None:
         now = self.app.clock()
         zone = self.app.timezone
+        ticks = [price for tick in self.app.price_ticks for price in tick]
         for price in prices:
             panels = self.query(f"#price-{price.token_type}")
             if not panels:
                 continue
+            panel = panels.first(PricePanel)
             start = self.app.session_start_prices.get(price.token_type, price)
-            panels.first(PricePanel).show(price, start, now, zone)
+            panel.show(price, start, now, zone)
+            panel.add_prices(ticks)
         when = self.app.prices_at
-        status = f"Last refreshed {clock_text(when, zone)}" if when else "Waiting for prices…"
+        status = f"Last price at {clock_text(when, zone)}" if when else "Waiting for prices…"
+        if self.app.stream_live:
+            delivery = "live"
+        else:
+            delivery = f"asking every {self.app.price_interval:g}s until the stream is live"
         self.query_one("#market-status", Static).update(
-            f"{status} · every {self.app.price_interval:g}s · c converts")
+            f"{status} · {delivery} · enter charts · c converts")
+
+    def _focused_asset(self) -> str:
+        focused = self.focused
+        return focused.asset if isinstance(focused, PricePanel) else "OpenAI"
+
+    def action_chart(self) -> None:
+        from desk.screens.chart import PriceChartScreen
+
+        self.app.push_screen(PriceChartScreen(self._focused_asset()))
 
     def action_convert(self) -> None:
         from desk.screens.convert import ConvertDialog
 
-        focused = self.focused
-        asset = focused.asset if isinstance(focused, PricePanel) else "OpenAI"
-        self.app.push_screen(ConvertDialog(from_token=asset))
+        self.app.push_screen(ConvertDialog(from_token=self._focused_asset()))

@@ -14,7 +14,7 @@ from textual.worker import get_current_worker
 from desk.backend.money import BTC
 from desk.formatting import amount_text, clock_text, usd_text
 from desk.screens.base import DeskScreen
-from desk.widgets.balances import BalanceTable
+from desk.widgets.balances import BalanceTable, portfolio_value
 from desk.widgets.table import DataView
 
 if TYPE_CHECKING:
@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 class PortfolioScreen(DeskScreen):
     """Balances per asset: available, held in offers, total, value in BTC and USD, share.
 
-    It reloads after every action of the trader and whenever prices change.
+    It reloads after every change to the trader's balances. A price tick only values the
+    balances it has again, at the new prices, without asking the market for them.
 
     | key | action |
     | --- | --- |
@@ -62,9 +63,10 @@ class PortfolioScreen(DeskScreen):
 
     def _prices_changed(self, prices: tuple[Price, ...]) -> None:
         if self.is_current:
-            self.action_reload()
-        else:
-            self._stale = True
+            self._show()
+
+    def on_screen_resume(self) -> None:
+        self._show()  # at the prices of now, while the balances reload if they changed
 
     def reload(self) -> None:
         self._load()
@@ -88,9 +90,12 @@ class PortfolioScreen(DeskScreen):
         if portfolio is None:
             return
         prices = {price.token_type: price for price in self.app.prices}
+        if prices:
+            total_btc, total_usd = portfolio_value(portfolio, prices)
+        else:  # no prices yet: the market's own valuation
+            total_btc, total_usd = portfolio.total_btc, portfolio.total_usd
         self.query_one(DataView).show_rows(BalanceTable.rows(portfolio, prices))
-        total = (f"Total value: {amount_text(portfolio.total_btc, BTC)} BTC"
-                 f"  ≈ {usd_text(portfolio.total_usd)}")
+        total = f"Total value: {amount_text(total_btc, BTC)} BTC  ≈ {usd_text(total_usd)}"
         self.query_one("#total", Static).update(total)
         when = self.app.prices_at
         note = f"Valued at market prices of {clock_text(when, self.app.timezone)}" if when else ""

@@ -162,8 +162,9 @@ class OpenTradesScreen(DeskScreen):
         self.query_one(OffersTable).focus()
 
     def _tick(self, _: object) -> None:
-        # The book changes with other traders' offers; reload the page with each price tick.
-        if self.is_current and not self.app.connection_problem:
+        # Other traders' offers reach a live desk as trade events, which reload the book.
+        # Without the stream, the page reloads with each polled price instead.
+        if self.is_current and not self.app.connection_problem and not self.app.stream_live:
             self._load()
 
     # Loading

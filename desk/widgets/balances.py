@@ -23,6 +23,21 @@ COLUMNS = (
 )
 
 
+def portfolio_value(portfolio: Portfolio, prices: Mapping[str, Price]) -> tuple[Decimal, Decimal]:
+    """Return the total value of ``portfolio`` in BTC and USD at ``prices``.
+
+    It is rounded as the market rounds its own totals: down to a satoshi and to the cent. An
+    asset without a price counts as nothing.
+    """
+    total_btc = total_usd = Decimal(0)
+    for balance in portfolio.balances:
+        price = prices.get(balance.token_type)
+        if price is not None:
+            total_btc += multiply(balance.balance, price.price_btc)
+            total_usd += multiply(balance.balance, price.price_usd)
+    return round_down(total_btc, BTC), truncate(total_usd, 2)
+
+
 class BalanceTable(KeyedTable):
     """One row per asset; values at the prices given, shares of the portfolio's BTC value."""
 

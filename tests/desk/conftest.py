@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from desk.backend import LocalBackend, Market, MarketConfig
+from desk.backend.feed import FeedRunner, RandomWalk
 from tests.conftest import SECRET
 from tests.support import PASSWORD, Clock
 
 ALICE = "alice"
+FEED_SEED = 11
+TICK_SECONDS = 2
 
 
 @pytest.fixture
@@ -37,3 +41,24 @@ def book(desk_market: Market) -> Market:
     alice.create_offer("Google", "BTC", "100", "0.0000085")
     alice.create_offer("Mistral", "Cohere", "12.345678", "1.3")
     return desk_market
+
+
+class FixedFeed:
+    """The seeded random walk applied by hand, one tick at a time, ``TICK_SECONDS`` apart."""
+
+    def __init__(self, market: Market) -> None:
+        self.market = market
+        self.runner = FeedRunner(market, RandomWalk(seed=FEED_SEED, volatility=0.01), 1.0)
+
+    def tick(self, count: int = 1) -> None:
+        for _ in range(count):
+            self.market.clock.advance(timedelta(seconds=TICK_SECONDS))  # type: ignore[attr-defined]
+            self.runner.tick()
+
+
+@pytest.fixture
+def feed(desk_market: Market) -> FixedFeed:
+    """A fixed feed on the market that has already moved prices 40 times."""
+    fixed = FixedFeed(desk_market)
+    fixed.tick(40)
+    return fixed

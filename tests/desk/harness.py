@@ -48,8 +48,10 @@ def make_app(open_backend: Callable[[], Backend], export_dir: Path | None = None
              price_interval: float = 3600.0) -> RecordingDeskApp:
     """Return a desk with everything that changes between runs pinned down."""
     # No retry fires by itself during a test; a test that needs one calls it.
+    # Stream events apply on the next turn of the event loop instead of after a delay.
     app = RecordingDeskApp(open_backend, clock=fixed_clock, timezone=UTC,
-                           price_interval=price_interval, retry_delays=(3600.0,),
+                           price_interval=price_interval, event_batch_seconds=0.0,
+                           retry_delays=(3600.0,),
                            export_dir=export_dir, cursor_blink=False)
     app.animation_level = "none"
     return app

@@ -16,7 +16,7 @@ from textual.pilot import Pilot
 
 from desk.backend import LocalBackend, Market
 from desk.backend.interface import Backend
-from tests.desk.conftest import ALICE
+from tests.desk.conftest import ALICE, FixedFeed
 from tests.desk.harness import (
     DroppingBackend,
     GatedBackend,
@@ -239,6 +239,29 @@ def test_market_light(snap_compare: SnapCompare, desk_market: Market) -> None:
     app = desk_on(desk_market)
     app.theme = "textual-light"
     assert snap_compare(app, run_before=at("3"))
+
+
+def test_market_ticking(snap_compare: SnapCompare, desk_market: Market, feed: FixedFeed) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await at("3")(pilot)
+        feed.tick(3)
+        await settle(pilot)
+
+    assert snap_compare(desk_on(desk_market), run_before=run_before)
+
+
+def test_price_chart(snap_compare: SnapCompare, desk_market: Market, feed: FixedFeed) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await at("3", "right", "enter")(pilot)
+        feed.tick(3)
+        await settle(pilot)
+
+    assert snap_compare(desk_on(desk_market), run_before=run_before)
+
+
+def test_price_chart_in_btc(snap_compare: SnapCompare, desk_market: Market,
+                            feed: FixedFeed) -> None:
+    assert snap_compare(desk_on(desk_market), run_before=at("3", "enter", "b"))
 
 
 # History

@@ -1,0 +1,193 @@
+"""The live desk on a real market in process: ticks, other traders' offers, bursts, resyncs.
+
+Events are published on the market's bus from the test, as the price feed and other desks'
+backends publish them, and reach the desk through its backend's event stream.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from textual.widgets import Sparkline, Static
+
+from desk.backend import LocalBackend, Market
+from desk.backend.events import PriceEvent, ResyncEvent
+from desk.backend.schemas import Portfolio, Price
+from desk.formatting import usd_text
+from desk.screens.chart import PriceChartScreen
+from desk.screens.login import LoginScreen
+from desk.screens.market import MarketScreen
+from desk.screens.portfolio import PortfolioScreen
+from desk.widgets.balances import BalanceTable
+from desk.widgets.price_chart import PriceChart
+from desk.widgets.price_panel import PricePanel
+from desk.widgets.table import KeyedTable
+from tests.desk.conftest import ALICE, FixedFeed
+from tests.desk.harness import RecordingDeskApp, desk_on, log_in, make_app, settle
+from tests.support import PASSWORD
+
+
+class CountingBackend(LocalBackend):
+    """A real backend that counts how often the desk requests balances."""
+
+    balance_calls = 0
+
+    def balances(self) -> Portfolio:
+        self.balance_calls += 1
+        return super().balances()
+
+
+class CountingDeskApp(RecordingDeskApp):
+    """A desk that records every batch of prices it receives."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.received: list[tuple[Price, ...]] = []
+
+    def receive_prices(self, prices: Any, earlier: Any = ()) -> None:
+        self.received.append(tuple(prices))
+        super().receive_prices(prices, earlier)
+
+
+def move_price(market: Market, asset: str, usd: str) -> None:
+    """Set ``asset``'s USD price (and its BTC price from BTC's) and publish the tick."""
+    prices = {price.token_type: price for price in market.prices()}
+    btc_usd = prices["BTC"].price_usd
+    update = {name: (price.price_btc, price.price_usd) for name, price in prices.items()}
+    update[asset] = ((Decimal(usd) / btc_usd).quantize(Decimal("1e-12")), Decimal(usd))
+    market.update_prices(update)
+
+
+async def test_tick_revalues_portfolio_without_refetch(desk_market: Market) -> None:
+    backend = CountingBackend(desk_market)
+    app = make_app(lambda: backend)
+    async with app.run_test(notifications=True) as pilot:
+        await log_in(pilot)
+        assert isinstance(app.screen, PortfolioScreen)
+        table = app.screen.query_one(BalanceTable)
+        calls = backend.balance_calls
+        openai = backend.balances().balances[0]
+        assert openai.token_type == "OpenAI"
+        backend.balance_calls = calls
+
+        move_price(desk_market, "OpenAI", "2.50")
+        await settle(pilot)
+
+        expected = f"${openai.balance * Decimal('2.50'):,.2f}"
+        assert table.cell_text("OpenAI", "value_usd") == expected
+        assert backend.balance_calls == calls
+        assert "Total value" in str(app.screen.query_one("#total").render())
+        assert app.errors_shown() == []
+
+
+async def test_offer_of_another_trader_appears(book: Market) -> None:
+    app = desk_on(book)
+    async with app.run_test(notifications=True) as pilot:
+        await log_in(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        table = app.screen.query_one(KeyedTable)
+        [first, second, third] = table.keys
+        await pilot.press("down", "down")
+        assert table.selected_key == third
+
+        alice = LocalBackend(book)
+        alice.login(ALICE, PASSWORD)
+        newest = alice.create_offer("Cohere", "OpenAI", "5", "2").id
+        await settle(pilot)
+        assert table.keys == [first, second, third, newest]
+        assert table.selected_key == third
+
+        alice.cancel_offer(first)
+        await settle(pilot)
+        assert table.keys == [second, third, newest]
+        assert table.selected_key == third
+        assert table.cursor_row == 1
+        assert app.errors_shown() == []
+
+
+async def test_burst_of_ticks_applied_once(desk_market: Market) -> None:
+    app = CountingDeskApp(lambda: LocalBackend(desk_market), event_batch_seconds=0.0,
+                          price_interval=3600.0, retry_delays=(3600.0,), cursor_blink=False)
+    async with app.run_test(notifications=True) as pilot:
+        await log_in(pilot)
+        await settle(pilot)
+        before = len(app.received)
+        prices = desk_market.prices()
+        burst = [[price.model_copy(update={"price_usd": price.price_usd + step})
+                  for price in prices] for step in range(1, 31)]
+        for tick in burst:
+            desk_market.events.publish(PriceEvent(prices=tick))
+        await settle(pilot)
+        assert len(app.received) == before + 1
+        assert app.prices == tuple(burst[-1])
+        assert app.price_ticks == tuple(tuple(tick) for tick in burst)
+
+
+async def test_resync_reloads_screens(desk_market: Market) -> None:
+    app = desk_on(desk_market)
+    async with app.run_test(notifications=True) as pilot:
+        await log_in(pilot)
+        version = app.market_version
+        desk_market.events.deliver(ResyncEvent())
+        await settle(pilot)
+        assert app.market_version == version + 1
+
+
+async def test_logout_ends_subscription(desk_market: Market) -> None:
+    app = desk_on(desk_market)
+    async with app.run_test(notifications=True) as pilot:
+        await log_in(pilot)
+        assert app.stream_state == "connected"
+        assert desk_market.events.has_listeners()
+        await pilot.press("ctrl+l")
+        await settle(pilot)
+        assert isinstance(app.screen, LoginScreen)
+        assert not desk_market.events.has_listeners()
+        assert app.stream_state == ""
+
+
+async def test_tick_moves_market_panel(desk_market: Market, feed: FixedFeed) -> None:
+    app = desk_on(desk_market)
+    async with app.run_test(notifications=True) as pilot:
+        await log_in(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        panel = app.screen.query_one("#price-OpenAI", PricePanel)
+        seeded = len(panel.history)
+        assert seeded == 41
+        feed.tick(3)
+        await settle(pilot)
+        assert len(panel.history) == seeded + 3
+        assert panel.query_one(Sparkline).data == panel.history.usd_values()
+        newest = desk_market.prices()[0]
+        assert newest.token_type == "OpenAI"
+        text = str(panel.query_one(".price-text", Static).render())
+        assert usd_text(newest.price_usd) in text
+
+
+async def test_chart_opens_and_moves(desk_market: Market, feed: FixedFeed) -> None:
+    app = desk_on(desk_market)
+    async with app.run_test(notifications=True) as pilot:
+        await log_in(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        await pilot.press("right", "enter")
+        await settle(pilot)
+        chart = app.screen
+        assert isinstance(chart, PriceChartScreen)
+        assert chart.asset == "Anthropic"
+        assert len(chart.history) == 41
+        plot = chart.query_one(PriceChart)
+        assert [point.at for point in plot.points] == [point.at for point in chart.history.points]
+
+        feed.tick(2)
+        await settle(pilot)
+        assert len(chart.history) == 43
+        assert plot.points[-1].price_usd == desk_market.prices()[1].price_usd
+
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, MarketScreen)
+        assert app.errors_shown() == []
