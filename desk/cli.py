@@ -145,6 +145,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"desk: the Python module {error.name!r} is not installed; install it with pip "
               "(PostgreSQL URLs need psycopg: pip install 'psycopg[binary]')", file=sys.stderr)
         return 1
+    except OSError as error:
+        # The data folder or the database file's folder: missing rights, or a file in its place.
+        print(f"desk: {describe_os_error(error)}", file=sys.stderr)
+        return 1
+
+
+def describe_os_error(error: OSError) -> str:
+    """Describe a failed file operation: the path, the reason and where the path comes from."""
+    path = error.filename if error.filename is not None else "a file"
+    reason = error.strerror or type(error).__name__
+    return (f"cannot use {path}: {reason}; check that the data folder (DESK_DATA_DIR) or the "
+            "database path of --db is a folder you can write to")
 
 
 def describe_settings_error(error: ValidationError) -> str:

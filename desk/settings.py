@@ -27,6 +27,12 @@ APP_NAME = "tokenomics-desk"
 DATABASE_FILE = "desk.db"
 # The token issuer rejects shorter keys: RFC 7518 asks for HS256 keys of at least 256 bits.
 MIN_SECRET_LENGTH = 32
+# The largest starting grants. Balances are 64-bit counts of the smallest unit, at most about
+# 9.2 * 10^12 AI tokens or 9.2 * 10^10 BTC, so that the grants of thousands of accounts still
+# fit in one balance.
+# 21 million is every bitcoin there will ever be.
+MAX_GRANT_AI_TOKENS = Decimal(10) ** 9
+MAX_GRANT_BTC = Decimal(21_000_000)
 
 
 def default_data_dir() -> Path:
@@ -58,10 +64,10 @@ class Settings(BaseSettings):
     bcrypt_rounds: int = Field(default=12, ge=4, le=16,
                                description="bcrypt cost factor (log2 of the rounds)",
                                json_schema_extra={"unit": "log2 rounds"})
-    grant_ai_tokens: Decimal = Field(default=Decimal(1000), ge=0,
+    grant_ai_tokens: Decimal = Field(default=Decimal(1000), ge=0, le=MAX_GRANT_AI_TOKENS,
                                      description="starting grant of each AI token per new account",
                                      json_schema_extra={"unit": "tokens"})
-    grant_btc: Decimal = Field(default=Decimal("0.01"), ge=0,
+    grant_btc: Decimal = Field(default=Decimal("0.01"), ge=0, le=MAX_GRANT_BTC,
                                description="starting grant of BTC per new account",
                                json_schema_extra={"unit": "BTC"})
 

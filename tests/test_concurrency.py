@@ -97,6 +97,34 @@ def test_many_draws_on_one_balance(trader: Callable[[], Backend],
     assert_audit()
 
 
+def test_cancel_races_takers(trader: Callable[[], Backend],
+                             assert_audit: Callable[[], None]) -> None:
+    """The creator cancels while others take the offer: exactly one of them succeeds."""
+    seller = trader()
+    takers = [trader() for _ in range(THREADS // 2)]
+    offer = seller.create_offer("OpenAI", "Anthropic", "500", "1.2")
+    actions: list[Callable[[], object]] = [lambda: seller.cancel_offer(offer.id)
+                                           for _ in range(THREADS // 2)]
+    actions += [lambda taker=taker: taker.execute_offer(offer.id) for taker in takers]
+
+    results = run_together(actions)
+
+    wins = [result for result in results if not isinstance(result, DeskError)]
+    assert len(wins) == 1
+    assert all(isinstance(result, Conflict) for result in results if result is not wins[0])
+    openai = next(b for b in seller.balances().balances if b.token_type == "OpenAI")
+    assert openai.held == 0
+    executed = results.index(wins[0]) >= THREADS // 2
+    assert openai.balance == (Decimal(500) if executed else Decimal(1000))
+    assert balance_of(seller, "Anthropic") == (Decimal(1600) if executed else Decimal(1000))
+    taker_openai = sorted(balance_of(taker, "OpenAI") for taker in takers)
+    expected = [Decimal(1000)] * len(takers)
+    if executed:
+        expected[-1] = Decimal(1500)
+    assert taker_openai == expected
+    assert_audit()
+
+
 def _take_all(url: str, username: str, offer_ids: list[int], seed: int,
               wins: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
     market = Market(Database(url), MarketConfig(secret_key=SECRET, bcrypt_rounds=4))

@@ -6,19 +6,53 @@ import socket
 from collections.abc import Callable
 
 import pytest
+from sqlalchemy import Connection
 
-from desk.backend import Backend, LocalBackend, Market
-from desk.backend.events import BalanceEvent, PriceEvent, ResyncEvent
+from desk.backend import Backend, LocalBackend, Market, MarketConfig
+from desk.backend.events import BalanceEvent, Event, PriceEvent, ResyncEvent, TradeEvent
 from desk.backend.feed import FeedRunner, RandomWalk
+from desk.backend.store import PoolOptions
 from desk.backend.stream import CatchUp, StreamItem, StreamState
 from desk.backend.websocket_stream import WebSocketEventStream, backoff_delay, stream_url
+from tests.conftest import SECRET
 from tests.streams import Recorder
+from tests.support import PASSWORD, Clock
 
 
 @pytest.fixture
 def backend_kind() -> str:
     """These tests use the in-process market's bus, so they trade locally."""
     return "local"
+
+
+def test_change_survives_failed_publish(db_url: str, clock: Clock) -> None:
+    """A committed offer is reported as made even when its balances cannot be read after."""
+    # One pooled connection, which a listener keeps once the offer is committed, so reading
+    # the creator's balances for the balance event times out.
+    pool = PoolOptions(size=1, max_overflow=0, timeout=0.1)
+    market = Market.open(db_url, MarketConfig(secret_key=SECRET, bcrypt_rounds=4, clock=clock),
+                         pool=pool)
+    alice = LocalBackend(market)
+    alice.register("alice", "alice@example.com", PASSWORD)
+    alice.login("alice", PASSWORD)
+    kept: list[Connection] = []
+    seen: list[Event] = []
+
+    def keep_connection(event: Event) -> None:
+        seen.append(event)
+        if isinstance(event, TradeEvent):
+            kept.append(market.database.engine.connect())
+
+    market.events.subscribe(keep_connection)
+    try:
+        offer = alice.create_offer("OpenAI", "Google", "5", "2")
+    finally:
+        for connection in kept:
+            connection.close()
+
+    assert [event.type for event in seen] == ["trade", "resync"]
+    assert [trade.id for trade in alice.list_offers(mine=True).trades] == [offer.id]
+    market.close()
 
 
 def test_local_stream_connected_at_once(trader: Callable[[], Backend]) -> None:

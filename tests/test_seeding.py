@@ -21,7 +21,7 @@ from desk.backend.audit import audit
 from desk.backend.models import Base, User
 from desk.backend.security import PasswordHasher
 from desk.backend.store import Database
-from desk.settings import Settings
+from desk.settings import MAX_GRANT_AI_TOKENS, MAX_GRANT_BTC, Settings
 from tests.conftest import SECRET
 from tests.support import Clock
 
@@ -138,6 +138,61 @@ def test_init_db_reports_bad_url(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert "nosuchdialect" in result.stderr
+
+
+def test_init_db_data_folder_is_file(tmp_path: Path) -> None:
+    occupied = tmp_path / "occupied"
+    occupied.write_text("a file where the data folder should be")
+
+    result = desk_command("init-db", env={"DESK_DATA_DIR": str(occupied)})
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert f"cannot use {occupied}" in result.stderr
+    assert "DESK_DATA_DIR" in result.stderr
+
+
+def test_init_db_database_folder_is_file(tmp_path: Path) -> None:
+    occupied = tmp_path / "occupied"
+    occupied.write_text("a file where the database's folder should be")
+
+    result = desk_command("init-db", "--db", f"sqlite:///{occupied / 'market.db'}")
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert f"cannot use {occupied}" in result.stderr
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("DESK_GRANT_AI_TOKENS", "1e13"),
+    ("DESK_GRANT_AI_TOKENS", "1e999999999"),
+    ("DESK_GRANT_BTC", "1000000000000"),
+    ("DESK_GRANT_BTC", "-1"),
+])
+def test_init_db_rejects_absurd_grant(tmp_path: Path, name: str, value: str) -> None:
+    result = desk_command("init-db", "--db", f"sqlite:///{tmp_path / 'market.db'}",
+                          env={name: value})
+
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert f"{name}:" in result.stderr
+    assert not (tmp_path / "market.db").exists()
+
+
+def test_largest_grants_fit_storage(db_url: str) -> None:
+    # Balances are 64-bit counts of the smallest unit: 21 million BTC is 2.1 * 10^15 satoshis.
+    grant = Settings(grant_ai_tokens=MAX_GRANT_AI_TOKENS, grant_btc=MAX_GRANT_BTC)
+    config = MarketConfig(secret_key=SECRET, bcrypt_rounds=4, grant=grant.market_config().grant)
+    market = Market.open(db_url, config)
+    try:
+        for name in ("rich1", "rich2"):
+            user = market.register(name, f"{name}@example.com", "correct-horse")
+            balances = {b.token_type: b.balance for b in market.portfolio(user.id).balances}
+            assert balances["OpenAI"] == MAX_GRANT_AI_TOKENS
+            assert balances["BTC"] == MAX_GRANT_BTC
+        assert all(check.passed for check in audit(market.database))
+    finally:
+        market.close()
 
 
 @pytest.mark.slow

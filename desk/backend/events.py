@@ -48,8 +48,9 @@ class BalanceEvent(schemas.Model):
 class ResyncEvent(schemas.Model):
     """Events from other processes may have been lost; refetch balances and the offer book.
 
-    The PostgreSQL relay delivers it to this process's subscribers after it reconnects. It is
-    never relayed to other processes.
+    The PostgreSQL relay delivers it to this process's subscribers after it reconnects, and the
+    market after it failed to read the balances of a change it publishes. It is never relayed
+    to other processes.
     """
 
     type: Literal["resync"] = "resync"

@@ -15,10 +15,11 @@ from decimal import Decimal
 from types import MappingProxyType
 
 from sqlalchemy import select, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from desk.backend import accounts, conversion, holdings, pricing, schemas, seeding, trading
 from desk.backend.errors import Unauthenticated
-from desk.backend.events import BalanceEvent, EventBus, PriceEvent, TradeEvent
+from desk.backend.events import BalanceEvent, EventBus, PriceEvent, ResyncEvent, TradeEvent
 from desk.backend.idempotency import (
     DEFAULT_KEY_LIFETIME,
     Claim,
@@ -283,8 +284,17 @@ class Market:
         if not self.events.has_listeners():
             return
         for user_id in dict.fromkeys(user_ids):
-            with self.database.read() as connection:
-                balances = holdings.balances(connection, user_id)
+            try:
+                with self.database.read() as connection:
+                    balances = holdings.balances(connection, user_id)
+            except SQLAlchemyError as error:
+                # The change is committed, so the call succeeded: failing it now would invite
+                # a retry that acts twice. Subscribers in this process fetch balances again.
+                # NOTE: subscribers in other processes get no resync and miss this balance.
+                log.error("cannot read the balances of user %s to publish them: %s: %s",
+                          user_id, type(error).__name__, error)
+                self.events.deliver(ResyncEvent())
+                continue
             self.events.publish(BalanceEvent(user_id=user_id, balances=balances))
 
 

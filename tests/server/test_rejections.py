@@ -228,6 +228,19 @@ def test_rejections_never_echo_password(http: httpx.Client) -> None:
     assert "hunter2-secret" not in wrong_type.text
 
 
+@pytest.mark.parametrize("credentials", [
+    {"username": {"password": "hunter2-secret"}, "password": "correct-horse"},
+    {"username": ["demo", "hunter2-secret"], "password": "correct-horse"},
+], ids=["object", "array"])
+def test_nested_password_never_echoed(credentials: dict[str, object],
+                                      http: httpx.Client) -> None:
+    response = http.post(LOGIN, json=credentials)
+
+    assert response.status_code == 422
+    assert response.json()["field"] == "username"
+    assert "hunter2-secret" not in response.text
+
+
 @pytest.mark.parametrize(("path", "params", "field"), [
     ("/api/trades/list", {"limit": 0}, "limit"),
     ("/api/trades/list", {"limit": 201}, "limit"),

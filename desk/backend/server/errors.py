@@ -204,6 +204,11 @@ def _describe(problem: dict[str, Any]) -> str:
     )
     if shown:
         rejected = problem["input"]
+        # A list or object is named by its type: it may hold a password under another key.
+        if isinstance(rejected, dict):
+            return f"{message}, got an object"
+        if isinstance(rejected, (list, tuple)):
+            return f"{message}, got an array"
         value = str(rejected) if isinstance(rejected, Decimal) else repr(rejected)
         if len(value) > MAX_SHOWN_VALUE:
             value = value[:MAX_SHOWN_VALUE] + "..."
