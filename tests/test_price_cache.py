@@ -1,7 +1,7 @@
 """The server's cache of the prices response: it changes with every tick and never goes back.
 
 The application runs in this process through httpx's ASGI transport, on SQLite and on
-PostgreSQL. Its cache may be up to one feed interval old; these apps have an interval of an
+PostgreSQL. Its cache may be up to two feed intervals old; these apps have an interval of an
 hour, so only events can refresh it within a test.
 """
 

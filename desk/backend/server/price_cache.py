@@ -7,9 +7,10 @@ prices. The cache stores the JSON of each event's prices, so a request reads no 
 encodes nothing.
 
 Events can be missed: a ``ResyncEvent`` after the relay reconnects clears the cache, and a body
-older than ``max_age`` seconds is read again from the database. With ``max_age`` set to the
-feed's interval, a body is never older than the ticks that the followers of a SQLite database
-see anyway.
+older than ``max_age`` seconds is read again from the database. The server sets ``max_age`` to
+twice the feed's interval, so a lost tick delays new prices by at most about one interval more
+than a follower of a SQLite database, which reads the stored prices once per interval, already
+takes.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ def token_types(market: MarketDep) -> list[schemas.TokenInfo]:
 async def prices(cache: PriceCacheDep) -> Response:
     """Return the current price of every asset in BTC and USD."""
     # The body is encoded once per price tick (see PriceCache); the database is read only
-    # when the cache is empty or older than one feed interval.
+    # when the cache is empty or older than two feed intervals.
     body = cache.cached()
     if body is None:
         body = await run_in_threadpool(cache.load)
