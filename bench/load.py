@@ -344,6 +344,9 @@ class Report:
     tally: Tally
     peak_rss_mib: float | None
     audit: Audit
+    # The server's peak resident set size once it was healthy, before the first trader
+    # registered: the baseline of peak_rss_mib.
+    idle_rss_mib: float | None = None
     # The server's log lines at WARNING level or above, and tracebacks.
     server_problems: list[str] = field(default_factory=list)
 
@@ -404,8 +407,14 @@ class Report:
                 f"all errors by kind: {kinds or 'none'}"),
         ]
         if self.peak_rss_mib is not None:
-            rows.append(row("server peak resident memory", round(self.peak_rss_mib, 1),
-                            "MiB", "VmHWM of the desk serve process at the end of the run"))
+            memory = row("server peak resident memory", round(self.peak_rss_mib, 1), "MiB",
+                          "VmHWM of the desk serve process at the end of the run; the baseline "
+                          "is its VmHWM once started, before any request but the health check")
+            if self.idle_rss_mib is not None:
+                memory.update(baseline=None, baseline_name="idle server",
+                              baseline_value=round(self.idle_rss_mib, 1),
+                              ratio=round(self.peak_rss_mib / self.idle_rss_mib, 2))
+            rows.append(memory)
         failed = self.audit.failed_checks if self.audit.status in (0, 1) else -1
         rows.append(row("desk audit afterwards: failed checks", failed, "checks",
                         f"exit status {self.audit.status}; -1 means the audit could not run"))
@@ -421,6 +430,7 @@ def measure(traders: int, seconds: float, database_url: str | None = None,
         server = Server(folder, url)
         server.start()
         try:
+            idle = server.peak_rss_mib()
             tally = asyncio.run(simulate(server.url, traders, seconds, seed))
             peak = server.peak_rss_mib()
         finally:
@@ -429,7 +439,8 @@ def measure(traders: int, seconds: float, database_url: str | None = None,
         shown = "a new SQLite file" if database_url is None else _hide_password(url)
         problems = [line for line in server.log_path.read_text(errors="replace").splitlines()
                     if " WARNING " in line or " ERROR " in line or "Traceback" in line]
-        return Report(traders, seconds, shown, tally, peak, audit, problems)
+        return Report(traders, seconds, shown, tally, peak, audit, idle_rss_mib=idle,
+                      server_problems=problems)
 
 
 def _hide_password(url: str) -> str:
@@ -455,6 +466,9 @@ def describe(report: Report, solo: Report | None = None) -> str:
     width = max(len(item["name"]) for item in results)
     for item in results:
         compared = f"   ({item['baseline']}, ratio {item['ratio']})" if item["baseline"] else ""
+        if item.get("baseline_value") is not None:
+            compared = (f"   ({item['baseline_name']}: {item['baseline_value']} {item['unit']}, "
+                        f"ratio {item['ratio']})")
         lines.append(f"  {item['name']:<{width}}  {item['value']:>10} {item['unit']}{compared}")
     lines.append("  requests by action: " + ", ".join(
         f"{action} {count}" for action, count in sorted(report.tally.actions.items())))

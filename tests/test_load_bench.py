@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench import load
+from bench.report import as_result
 
 
 @pytest.mark.slow
@@ -22,3 +23,16 @@ def test_small_load_run() -> None:
                for row in results.values())
     assert "all errors by kind" in results["other errors"]["note"]
     assert report.server_problems == []
+
+
+@pytest.mark.slow
+def test_load_run_reports_idle_memory() -> None:
+    report = load.measure(traders=2, seconds=0.5)
+    memory = next(row for row in report.results() if row["name"] == "server peak resident memory")
+
+    assert report.idle_rss_mib is not None
+    assert report.peak_rss_mib is not None
+    assert 0 < report.idle_rss_mib <= report.peak_rss_mib
+    assert memory["baseline_value"] == round(report.idle_rss_mib, 1)
+    assert memory["baseline_name"] == "idle server"
+    assert as_result(memory).baseline_value == memory["baseline_value"]

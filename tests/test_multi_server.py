@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -383,5 +384,43 @@ def test_feed_moves_to_survivor(postgres: PostgresServer, postgres_template: str
         if backend is not None:
             backend.close()
         for server in pair:
+            server.stop()
+        postgres.drop(url)
+
+
+def test_prices_follow_other_servers_ticks(postgres: PostgresServer, postgres_template: str,
+                                           tmp_path: Path) -> None:
+    """A server that does not run the feed answers with the prices of the leader's last tick.
+
+    The follower's feed interval is an hour, so its cached prices never expire during the
+    test: only the leader's events, through the relay, can bring it the new prices.
+    """
+    url = postgres.create(template=postgres_template)
+    leader = ServerProcess(tmp_path / "leader", database_url=url,
+                           environment={"DESK_FEED_INTERVAL_SECONDS": "1"})
+    follower = ServerProcess(tmp_path / "follower", database_url=url,
+                             environment={"DESK_FEED_INTERVAL_SECONDS": "3600"})
+    for server in (leader, follower):
+        server.folder.mkdir()
+    try:
+        leader.start()
+        assert leaders_of([leader]) == [leader]
+        follower.start()
+        first = httpx.get(f"{follower.url}/api/market/prices").json()
+
+        deadline = time.monotonic() + DEADLINE
+        while True:
+            before = httpx.get(f"{leader.url}/api/market/prices").json()
+            seen = httpx.get(f"{follower.url}/api/market/prices").json()
+            after = httpx.get(f"{leader.url}/api/market/prices").json()
+            # Equal to two reads of the leader between which it did not tick.
+            if seen != first and seen == before == after:
+                break
+            assert time.monotonic() < deadline, (
+                f"the follower still answers {seen}\nwhile the leader answers {after}")
+            time.sleep(0.05)  # a poll interval, not a wait for readiness
+        assert LEADER_LOG not in follower.log_text()
+    finally:
+        for server in (follower, leader):
             server.stop()
         postgres.drop(url)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Annotated, Literal
 
 from pydantic import Field, TypeAdapter
@@ -66,18 +66,29 @@ Listener = Callable[[Event], None]
 
 
 class Subscription:
-    """A registered listener; ``close()`` stops delivery."""
+    """A registered listener; ``close()`` stops delivery.
 
-    def __init__(self, bus: EventBus, listener: Listener, user_id: int | None) -> None:
+    ``kinds``, if given, are the event types (``"price"``, ``"trade"``, ...) it receives.
+    """
+
+    def __init__(self, bus: EventBus, listener: Listener, user_id: int | None,
+                 kinds: frozenset[str] | None = None) -> None:
         self._bus = bus
         self.listener = listener
         self.user_id = user_id
+        self.kinds = kinds
 
     def wants(self, event: Event) -> bool:
-        """Return whether this subscriber receives ``event``: balance events go to their owner."""
+        """Return whether this subscriber receives ``event``: only events of its kinds, and
+        balance events only if they are its owner's."""
+        if not self.wants_kind(event.type):
+            return False
         if isinstance(event, BalanceEvent):
             return event.user_id == self.user_id
         return True
+
+    def wants_kind(self, kind: str) -> bool:
+        return self.kinds is None or kind in self.kinds
 
     def close(self) -> None:
         self._bus.unsubscribe(self)
@@ -95,9 +106,14 @@ class EventBus:
         self._subscriptions: list[Subscription] = []
         self._relays: list[Listener] = []
 
-    def subscribe(self, listener: Listener, user_id: int | None = None) -> Subscription:
-        """Deliver events to ``listener``; balance events only if they are ``user_id``'s."""
-        subscription = Subscription(self, listener, user_id)
+    def subscribe(self, listener: Listener, user_id: int | None = None,
+                  kinds: Iterable[str] | None = None) -> Subscription:
+        """Deliver events to ``listener``; balance events only if they are ``user_id``'s.
+
+        With ``kinds``, deliver only events of those types, such as ``["price"]``.
+        """
+        subscription = Subscription(self, listener, user_id,
+                                    None if kinds is None else frozenset(kinds))
         with self._lock:
             self._subscriptions.append(subscription)
         return subscription
@@ -127,10 +143,17 @@ class EventBus:
         for subscription in targets:
             self._call(subscription.listener, event)
 
-    def has_listeners(self) -> bool:
-        """Return whether any subscriber or relay would receive an event published now."""
+    def has_listeners(self, kind: str | None = None) -> bool:
+        """Return whether any subscriber or relay would receive an event published now.
+
+        With ``kind``, count only the subscribers of events of that type; relays take every
+        kind.
+        """
         with self._lock:
-            return bool(self._subscriptions or self._relays)
+            if self._relays:
+                return True
+            return any(kind is None or subscription.wants_kind(kind)
+                       for subscription in self._subscriptions)
 
     @staticmethod
     def _call(listener: Listener, event: Event) -> None:

@@ -281,7 +281,7 @@ class Market:
         """Publish a committed change: the trade event, then each user's new balances."""
         if event is not None:
             self.events.publish(event)
-        if not self.events.has_listeners():
+        if not self.events.has_listeners("balance"):
             return
         for user_id in dict.fromkeys(user_ids):
             try:

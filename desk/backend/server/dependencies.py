@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from desk.backend.market import Market
+from desk.backend.server.price_cache import PriceCache
 
 LOGIN_PATH = "/api/auth/login"
 
@@ -21,12 +22,22 @@ bearer_token = OAuth2PasswordBearer(
 )
 
 
-def get_market(request: Request) -> Market:
+# The dependencies that do no I/O are coroutines, so that FastAPI calls them on the event
+# loop instead of handing each one to a worker thread.
+async def get_market(request: Request) -> Market:
     market: Market = request.app.state.market
     return market
 
 
 MarketDep = Annotated[Market, Depends(get_market)]
+
+
+async def get_price_cache(request: Request) -> PriceCache:
+    cache: PriceCache = request.app.state.price_cache
+    return cache
+
+
+PriceCacheDep = Annotated[PriceCache, Depends(get_price_cache)]
 
 
 def current_user_id(token: Annotated[str | None, Depends(bearer_token)],

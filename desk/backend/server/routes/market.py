@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
+from starlette.concurrency import run_in_threadpool
 
 from desk.backend import schemas
 from desk.backend.money import ASSETS
 from desk.backend.pricing import DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT
-from desk.backend.server.dependencies import MarketDep, UserIdDep
+from desk.backend.server.dependencies import MarketDep, PriceCacheDep, UserIdDep
 from desk.backend.server.errors import error_responses
 from desk.backend.server.exact_json import ExactJSONRoute
 from desk.backend.server.idempotency import IdempotencyDep
@@ -24,10 +25,15 @@ def token_types(market: MarketDep) -> list[schemas.TokenInfo]:
     return market.token_types()
 
 
-@router.get("/market/prices", tags=["market"])
-def prices(market: MarketDep) -> list[schemas.Price]:
+@router.get("/market/prices", tags=["market"], response_model=list[schemas.Price])
+async def prices(cache: PriceCacheDep) -> Response:
     """Return the current price of every asset in BTC and USD."""
-    return market.prices()
+    # The body is encoded once per price tick (see PriceCache); the database is read only
+    # when the cache is empty or older than two feed intervals.
+    body = cache.cached()
+    if body is None:
+        body = await run_in_threadpool(cache.load)
+    return Response(body, media_type="application/json")
 
 
 @router.get("/market/history", tags=["market"], responses=error_responses(422))
