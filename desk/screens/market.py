@@ -114,10 +114,8 @@ class MarketScreen(DeskScreen):
             panel.add_prices(ticks)
         when = self.app.prices_at
         status = f"Last price at {clock_text(when, zone)}" if when else "Waiting for prices…"
-        if self.app.stream_live:
-            delivery = "live"
-        else:
-            delivery = f"asking every {self.app.price_interval:g}s until the stream is live"
+        interval = self.app.price_interval
+        delivery = "live" if self.app.stream_live else f"polled every {interval:g}s"
         self.query_one("#market-status", Static).update(
             f"{status} · {delivery} · enter charts · c converts")
 

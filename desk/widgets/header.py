@@ -20,6 +20,10 @@ NAVIGATION = (("1", "portfolio", "Portfolio"), ("2", "trades", "Open trades"),
               ("3", "market", "Market"), ("4", "history", "History"), ("?", "help", "Keys"))
 
 
+# The header's label of a live stream that is not live; a live stream has none.
+STREAM_LABELS = {"stale": " ⚠ stale ", "reconnecting": " ⚠ reconnecting… "}
+
+
 def shorten_left(text: str, width: int) -> str:
     """Cut ``text`` to ``width`` cells from the left, so a path keeps its file name."""
     if cell_len(text) <= width:
@@ -30,7 +34,7 @@ def shorten_left(text: str, width: int) -> str:
 
 
 class DeskHeader(Widget):
-    """Two lines: the desk's name, user, connection and clock; then the section keys.
+    """Two lines: the desk's name, user, connection, stream state and clock; then the keys.
 
     ``section`` names the screen's section to mark it in the key line; a screen without one
     (the login screen) shows no key line. One widget draws both lines: a header of labels in
@@ -57,6 +61,7 @@ class DeskHeader(Widget):
     def on_mount(self) -> None:
         self.watch(self.app, "username", self.refresh)
         self.watch(self.app, "location", self.refresh)
+        self.watch(self.app, "stream_state", self.refresh)
         self._tick()
         self.set_interval(CLOCK_INTERVAL_SECONDS, self._tick)
 
@@ -68,7 +73,9 @@ class DeskHeader(Widget):
         title = f" {self.app.title} "
         user = f" {self.app.username} " if self.app.username else ""
         clock = f" {self.clock} "
-        room = width - cell_len(title) - cell_len(user) - cell_len(clock) - 2
+        stream = STREAM_LABELS.get(self.app.stream_state, "") if self.app.username else ""
+        room = (width - cell_len(title) - cell_len(user) - cell_len(clock) - cell_len(stream)
+                - 2)
         location = shorten_left(self.app.location or "connecting…", max(room, 0))
         gap = max(0, room - cell_len(location))
 
@@ -77,8 +84,10 @@ class DeskHeader(Widget):
             (user, "bold $text-accent"),
             (f" {location}", "$text-muted"),
             " " * (gap + 1),
-            clock,
         ]
+        if stream:
+            parts.append((stream, "bold $text-warning"))
+        parts.append(clock)
         if self.section:
             parts.append("\n ")
             for key, name, label in NAVIGATION:

@@ -15,7 +15,9 @@ from textual.worker import WorkerFailed
 from desk.app import DeskApp
 from desk.backend import Backend, LocalBackend, Market
 from desk.backend.errors import Unavailable
-from desk.backend.schemas import Portfolio, TradePage
+from desk.backend.events import ResyncEvent
+from desk.backend.schemas import Portfolio, Session, TradePage
+from desk.backend.stream import EventStream, LocalEventStream, StreamState
 from tests.support import START
 
 DESK_NOW = START + timedelta(minutes=5)
@@ -146,4 +148,36 @@ class DroppingBackend(LocalBackend):
 
     def prices(self) -> Any:
         self._check()
+        return super().prices()
+
+
+class SteeredStream(LocalEventStream):
+    """A real in-process stream whose delivery state a test sets, as a network would."""
+
+    def steer(self, state: StreamState, detail: str = "") -> None:
+        self._set_state(state, detail)
+
+    def catch_up(self) -> None:
+        """Send the catch-up signal that a reconnected stream sends first."""
+        with self._lock:
+            subscriptions = list(self._subscriptions.values())
+        for subscription in subscriptions:
+            subscription.listener(ResyncEvent())
+
+
+class SteeredBackend(LocalBackend):
+    """A real backend whose event stream is a ``SteeredStream``; it counts price requests."""
+
+    def __init__(self, market: Market) -> None:
+        super().__init__(market)
+        self.stream: SteeredStream | None = None
+        self.price_calls = 0
+
+    def _open_stream(self, session: Session) -> EventStream:
+        user_id = self.market.authenticate(session.access_token)
+        self.stream = SteeredStream(self.market.events, user_id)
+        return self.stream
+
+    def prices(self) -> Any:
+        self.price_calls += 1
         return super().prices()

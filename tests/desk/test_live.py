@@ -14,17 +14,27 @@ from textual.widgets import Sparkline, Static
 from desk.backend import LocalBackend, Market
 from desk.backend.events import PriceEvent, ResyncEvent
 from desk.backend.schemas import Portfolio, Price
+from desk.backend.stream import StreamState
 from desk.formatting import usd_text
 from desk.screens.chart import PriceChartScreen
 from desk.screens.login import LoginScreen
 from desk.screens.market import MarketScreen
 from desk.screens.portfolio import PortfolioScreen
 from desk.widgets.balances import BalanceTable
+from desk.widgets.banner import ConnectionBanner
+from desk.widgets.header import DeskHeader
 from desk.widgets.price_chart import PriceChart
 from desk.widgets.price_panel import PricePanel
 from desk.widgets.table import KeyedTable
 from tests.desk.conftest import ALICE, FixedFeed
-from tests.desk.harness import RecordingDeskApp, desk_on, log_in, make_app, settle
+from tests.desk.harness import (
+    RecordingDeskApp,
+    SteeredBackend,
+    desk_on,
+    log_in,
+    make_app,
+    settle,
+)
 from tests.support import PASSWORD
 
 
@@ -191,3 +201,53 @@ async def test_chart_opens_and_moves(desk_market: Market, feed: FixedFeed) -> No
         await settle(pilot)
         assert isinstance(app.screen, MarketScreen)
         assert app.errors_shown() == []
+
+
+async def test_stream_states_shown(desk_market: Market) -> None:
+    backend = SteeredBackend(desk_market)
+    app = make_app(lambda: backend)
+    async with app.run_test(notifications=True) as pilot:
+        await log_in(pilot)
+        assert backend.stream is not None
+        header = app.screen.query_one(DeskHeader)
+        banner = app.screen.query_one(ConnectionBanner)
+        assert not banner.has_class("-shown")
+
+        backend.stream.steer(StreamState.STALE, "no message for 6 s")
+        await settle(pilot)
+        assert app.stream_state == "stale"
+        assert "stale" in str(header.render())
+        assert banner.has_class("-shown")
+        assert "Live updates stale: no message for 6 s" in str(banner.render())
+
+        backend.stream.steer(StreamState.RECONNECTING, "the connection was lost")
+        await settle(pilot)
+        assert "reconnecting…" in str(header.render())
+        assert "Live updates reconnecting… (the connection was lost)" in str(banner.render())
+
+        version = app.market_version
+        backend.stream.steer(StreamState.CONNECTED)
+        backend.stream.catch_up()
+        await settle(pilot)
+        assert app.market_version == version + 1
+        assert not banner.has_class("-shown")
+        assert "reconnecting" not in str(header.render())
+        assert app.errors_shown() == []
+
+
+async def test_poll_only_while_not_live(desk_market: Market) -> None:
+    backend = SteeredBackend(desk_market)
+    app = make_app(lambda: backend)
+    async with app.run_test(notifications=True) as pilot:
+        await log_in(pilot)
+        assert backend.stream is not None
+        calls = backend.price_calls
+        app.refresh_prices()
+        await settle(pilot)
+        assert backend.price_calls == calls
+
+        backend.stream.steer(StreamState.RECONNECTING, "the connection was lost")
+        await settle(pilot)
+        app.refresh_prices()
+        await settle(pilot)
+        assert backend.price_calls == calls + 1

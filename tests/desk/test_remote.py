@@ -1,4 +1,5 @@
-"""The main flow of the desk against a real ``desk serve`` on 127.0.0.1, over HTTP.
+"""The desk against a real ``desk serve`` on 127.0.0.1, over HTTP and its live stream: the
+main flow, another trader's offers arriving, and a server that stops and comes back.
 
 Skipped only while the HTTP backend (``desk.backend.remote``) is missing from the build.
 """
@@ -11,15 +12,21 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from textual.pilot import Pilot
 
+from desk.screens.market import MarketScreen
 from desk.screens.portfolio import PortfolioScreen
 from desk.widgets.balances import BalanceTable
+from desk.widgets.banner import ConnectionBanner
+from desk.widgets.header import DeskHeader
 from desk.widgets.table import KeyedTable
 from tests.desk.harness import fill, log_in, make_app, settle
+from tests.serving import ServerProcess
 from tests.support import PASSWORD
 
 pytestmark = pytest.mark.skipif(
@@ -123,3 +130,85 @@ async def test_offer_taken_over_http(server_url: str) -> None:
         await settle(pilot)
         history = maker_again.screen.query_one("#trade-history", KeyedTable)
         assert history.cell_text(offer_id, "status") == "completed"
+
+
+STREAM_DEADLINE_SECONDS = 60.0
+
+
+async def wait_until(pilot: Pilot[Any], condition: Callable[[], bool], expected: str) -> None:
+    """Let the desk run until ``condition`` is true; fail after a generous deadline."""
+    deadline = time.monotonic() + STREAM_DEADLINE_SECONDS
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the desk did not reach the expected state: {expected}")
+        await pilot.pause(0.05)  # a poll interval, not a wait for readiness
+
+
+@pytest.fixture
+def ticking_server(tmp_path: Path) -> Iterator[ServerProcess]:
+    """``desk serve`` with a price feed that ticks every half second."""
+    server = ServerProcess(tmp_path, environment={"DESK_FEED_INTERVAL_SECONDS": "0.5"})
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def test_offer_from_another_desk_over_http(ticking_server: ServerProcess) -> None:
+    from desk.backend.remote import HttpBackend
+
+    app = http_desk(ticking_server.url)
+    async with app.run_test(notifications=True) as pilot:
+        await log_in(pilot)
+        await wait_until(pilot, lambda: app.stream_state == "connected", "a live stream")
+        await pilot.press("2")
+        await settle(pilot)
+        table = app.screen.query_one(KeyedTable)
+        assert table.row_count == 0
+
+        other = HttpBackend(ticking_server.url)
+        try:
+            other.register("bob", "bob@example.com", PASSWORD)
+            other.login("bob", PASSWORD)
+            offer = other.create_offer("Cohere", "OpenAI", "5", "2")
+            await wait_until(pilot, lambda: table.keys == [offer.id], "bob's offer listed")
+            assert table.cell_text(offer.id, "creator") == f"#{offer.creator_id}"
+
+            other.cancel_offer(offer.id)
+            await wait_until(pilot, lambda: table.row_count == 0, "bob's offer gone")
+        finally:
+            other.close()
+        assert app.errors_shown() == []
+
+
+async def test_desk_recovers_from_server_restart(ticking_server: ServerProcess) -> None:
+    app = http_desk(ticking_server.url)
+    async with app.run_test(notifications=True) as pilot:
+        await log_in(pilot)
+        await wait_until(pilot, lambda: app.stream_state == "connected", "a live stream")
+        await pilot.press("3")
+        await settle(pilot)
+        banner = app.screen.query_one(ConnectionBanner)
+        assert not banner.has_class("-shown")
+
+        ticking_server.kill()
+        await wait_until(pilot, lambda: app.stream_state == "reconnecting", "reconnecting")
+        await settle(pilot)
+        assert banner.has_class("-shown")
+        assert "Live updates reconnecting" in str(banner.render())
+        assert "reconnecting…" in str(app.screen.query_one(DeskHeader).render())
+        last_tick = max(price.last_updated for price in app.prices)
+        version = app.market_version
+
+        ticking_server.restart()
+        await wait_until(pilot, lambda: app.stream_state == "connected", "live again")
+        await wait_until(pilot, lambda: app.market_version > version, "a catch-up reload")
+        await wait_until(
+            pilot, lambda: max(price.last_updated for price in app.prices) > last_tick,
+            "prices newer than before the restart")
+        await settle(pilot)
+        assert not banner.has_class("-shown")
+        assert isinstance(app.screen, MarketScreen)
+        assert app.username == "demo"
+        assert app.errors_shown() == []

@@ -16,10 +16,12 @@ from textual.pilot import Pilot
 
 from desk.backend import LocalBackend, Market
 from desk.backend.interface import Backend
+from desk.backend.stream import StreamState
 from tests.desk.conftest import ALICE, FixedFeed
 from tests.desk.harness import (
     DroppingBackend,
     GatedBackend,
+    SteeredBackend,
     desk_on,
     fill,
     log_in,
@@ -290,6 +292,19 @@ def test_connection_lost(snap_compare: SnapCompare, desk_market: Market) -> None
         await settle(pilot)
 
     assert snap_compare(app, run_before=run_before)
+
+
+def test_stream_reconnecting(snap_compare: SnapCompare, desk_market: Market) -> None:
+    backend = SteeredBackend(desk_market)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await at("3")(pilot)
+        assert backend.stream is not None
+        backend.stream.steer(StreamState.RECONNECTING,
+                             "the connection was lost; reconnecting in 2.0 s")
+        await settle(pilot)
+
+    assert snap_compare(make_app(lambda: backend), run_before=run_before)
 
 
 @pytest.mark.parametrize("size", [(50, 24), (80, 12)], ids=["narrow", "short"])

@@ -80,7 +80,10 @@ def terminal(tmp_path: Path) -> Iterator[Terminal]:
     socket = f"desk-test-{os.getpid()}"
     term = Terminal(socket, "desk")
     data = tmp_path / "data"
+    # The feed stays still, so the prices that the test reads are the seeded ones: every tick
+    # of a moving feed would reach the screen at once.
     command = (f"cd {tmp_path} && DESK_DATA_DIR={data} DESK_BCRYPT_ROUNDS=4 "
+               f"DESK_FEED_INTERVAL_SECONDS=3600 "
                f"{sys.executable} -m desk; echo desk-exited-$?; sleep 30")
     term.tmux("-f", "/dev/null", "new-session", "-d", "-s", term.name, "-x", "80", "-y", "24",
               command)
