@@ -34,6 +34,7 @@ from textual.timer import Timer
 from textual.worker import get_current_worker
 
 from desk.backend.errors import DeskError, Unauthenticated, Unavailable
+from desk.formatting import sentence
 from desk.screens.login import LoginScreen
 
 if TYPE_CHECKING:
@@ -457,23 +458,29 @@ class DeskApp(App[None]):
         if event.state is WorkerState.ERROR and event.worker.group != "connect":
             self.report_error(event.worker.error)
 
-    def report_error(self, error: BaseException | None, title: str = "") -> None:
+    def report_error(self, error: BaseException | None, title: str = "", *,
+                     action: bool = False) -> None:
         """Show a failed backend call the way a trader can act on it, never as a traceback.
 
         An expired session returns to the login screen, a lost connection shows the banner
-        and retries, a rejected request becomes an error notification.
+        and retries, a rejected request becomes an error notification. A failed ``action``
+        (a take, post, cancel, convert or export) is notified also when the connection
+        is lost, so that no action fails without its own message.
         """
         if isinstance(error, Unauthenticated):
             if self.username:
                 self._end_session(f"{error.message}")
             else:
-                self.notify(error.message, title=title or "Not logged in", severity="error",
-                            markup=False)
+                self.notify(sentence(error.message), title=title or "Not logged in",
+                            severity="error", markup=False)
         elif isinstance(error, Unavailable):
             self.connection_lost(error.message)
+            if action:
+                self.notify(sentence(error.message), title=title or "Request failed",
+                            severity="error", markup=False)
         elif isinstance(error, DeskError):
-            self.notify(error.message, title=title or "Request failed", severity="error",
-                        markup=False)
+            self.notify(sentence(error.message), title=title or "Request failed",
+                        severity="error", markup=False)
         else:
             self.log.error("unexpected error in a backend call", error=repr(error))
             text = f"{type(error).__name__}: {error}" if error else "unknown error"

@@ -107,3 +107,15 @@ def clock_text(moment: datetime, zone: tzinfo | None = None) -> str:
 def time_text(moment: datetime, zone: tzinfo | None = None) -> str:
     """Write a date and time in ``zone`` (the local time zone for None), to the minute."""
     return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+
+def sentence(message: str) -> str:
+    """Write a message as a sentence: a capital first letter and a final full stop.
+
+    The market's messages start in lower case so that they can follow a colon.
+    """
+    text = message.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text[-1] in ".!?" else f"{text}."

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.events import Mount
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
@@ -30,13 +32,17 @@ class BackendCalls:
     app: DeskApp  # type: ignore[assignment]  # the attribute Textual's DOMNode provides
     ERROR_TITLES: ClassVar[dict[str, str]] = {}
     """The title of the notification for a failed call, by worker group."""
+    ACTION_GROUPS: ClassVar[frozenset[str]] = frozenset()
+    """Worker groups that carry out a trader's action, such as posting an offer. Their
+    failure is always notified, also when the connection banner already shows the cause."""
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state is WorkerState.ERROR:
             error = event.worker.error
             group = event.worker.group
             if not self.worker_failed(group, error):
-                self.app.report_error(error, self.ERROR_TITLES.get(group, ""))
+                self.app.report_error(error, self.ERROR_TITLES.get(group, ""),
+                                      action=group in self.ACTION_GROUPS)
 
     def worker_failed(self, group: str, error: BaseException | None) -> bool:
         """Handle a failed call of worker ``group``; return False to leave it to the app."""
@@ -112,11 +118,23 @@ class DeskScreen(BackendCalls, Screen[None]):
 
 
 class DeskModal(BackendCalls, ModalScreen[Any]):
-    """A dialog over the current screen; escape closes it without acting."""
+    """A dialog over the current screen; escape closes it without acting.
 
+    The dialog has its own connection banner, because it covers the banner of the screen
+    underneath.
+    """
+
+    DEFAULT_CSS = """
+    DeskModal > ConnectionBanner { dock: top; }
+    """
     BINDINGS: ClassVar[list[Any]] = [
         Binding("escape", "close", "Close", id="dialog.close", tooltip="Close without acting"),
     ]
+
+    @on(Mount)
+    def _mount_banner(self) -> None:
+        # A decorated handler runs as well as a subclass's ``on_mount``.
+        self.mount(ConnectionBanner())
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -17,7 +17,7 @@ from desk.backend.errors import DeskError, InvalidInput, NotFound, Unauthenticat
 from desk.backend.money import ASSETS, BTC, parse_amount
 from desk.formatting import amount_text, btc_price_text
 from desk.screens.base import DeskModal
-from desk.screens.dialog_parts import FORM_ROWS
+from desk.screens.dialog_parts import FORM_ROWS, failure_text
 from desk.widgets.field import Field
 from desk.widgets.form import FormRow
 
@@ -38,6 +38,12 @@ class ConvertDialog(DeskModal):
         Binding("ctrl+s", "convert", "Convert", id="convert.go", priority=True,
                 tooltip="Convert the amount entered"),
     ]
+
+    ERROR_TITLES: ClassVar[dict[str, str]] = {
+        "convert-balances": "Balances not loaded",
+        "convert": "Not converted",
+    }
+    ACTION_GROUPS: ClassVar[frozenset[str]] = frozenset({"convert"})
 
     class BalancesLoaded(Message):
         def __init__(self, available: dict[str, Decimal]) -> None:
@@ -60,6 +66,7 @@ class ConvertDialog(DeskModal):
         self.from_token = from_token
         self.to_token = to_token or ("OpenAI" if from_token == BTC else BTC)
         self.available: dict[str, Decimal] = {}
+        self.available_failure = ""
 
     def compose(self) -> ComposeResult:
         options = [(asset, asset) for asset in ASSETS]
@@ -92,6 +99,7 @@ class ConvertDialog(DeskModal):
 
     def on_convert_dialog_balances_loaded(self, event: BalancesLoaded) -> None:
         self.available = event.available
+        self.available_failure = ""
         self.check()
 
     @on(Select.Changed)
@@ -122,6 +130,8 @@ class ConvertDialog(DeskModal):
         lines = []
         if source in self.available:
             lines.append(f"Available: {amount_text(self.available[source], source)} {source}")
+        elif self.available_failure:
+            lines.append(f"Available: not loaded. {self.available_failure}")
         prices = {price.token_type: price for price in self.app.prices}
         received = None
         if amount is not None and not errors["to"]:
@@ -180,9 +190,15 @@ class ConvertDialog(DeskModal):
         self.post_message(self.Converted(conversion))
 
     def worker_failed(self, group: str, error: BaseException | None) -> bool:
+        # The app's handler notifies as well; the form keeps its fields for another try.
         if group == "convert":
             self.query_one("#go", Button).disabled = False
-            self.query_one("#convert-status", Static).update("")
+            status = self.query_one("#convert-status", Static)
+            status.add_class("-error")
+            status.update(f"✗ Not converted: {failure_text(error)}")
+        elif group == "convert-balances":
+            self.available_failure = failure_text(error)
+            self.check()
         return False
 
     def on_convert_dialog_rejected(self, event: Rejected) -> None:

@@ -98,6 +98,7 @@ class HistoryScreen(DeskScreen):
         "history-ledger": "Ledger not loaded",
         "export": "Export failed",
     }
+    ACTION_GROUPS: ClassVar[frozenset[str]] = frozenset({"export"})
 
     class TradesLoaded(Message):
         def __init__(self, page: TradePage, appended: bool) -> None:

@@ -14,7 +14,7 @@ from textual.widgets import Button, Label, Static
 
 from desk.backend.errors import DeskError, InvalidInput, Unauthenticated, Unavailable
 from desk.screens.base import DeskModal
-from desk.screens.dialog_parts import FORM_ROWS
+from desk.screens.dialog_parts import FORM_ROWS, failure_text
 from desk.widgets.field import Field
 from desk.widgets.form import FormRow
 from desk.widgets.offer_form import OfferForm
@@ -32,6 +32,12 @@ class NewOfferDialog(DeskModal):
         Binding("ctrl+s", "post", "Post offer", id="offer.post", priority=True,
                 tooltip="Post the offer as entered"),
     ]
+
+    ERROR_TITLES: ClassVar[dict[str, str]] = {
+        "offer-balances": "Balances not loaded",
+        "offer-post": "Offer not posted",
+    }
+    ACTION_GROUPS: ClassVar[frozenset[str]] = frozenset({"offer-post"})
 
     class BalancesLoaded(Message):
         def __init__(self, available: dict[str, Decimal]) -> None:
@@ -115,9 +121,14 @@ class NewOfferDialog(DeskModal):
         self.post_message(self.Posted(trade))
 
     def worker_failed(self, group: str, error: BaseException | None) -> bool:
+        # The app's handler notifies as well; the form keeps its fields for another try.
         if group == "offer-post":
             self.query_one("#post", Button).disabled = False
-            self.query_one("#offer-status", Static).update("")
+            status = self.query_one("#offer-status", Static)
+            status.add_class("-error")
+            status.update(f"✗ Not posted: {failure_text(error)}")
+        elif group == "offer-balances":
+            self.form.set_available_failed(failure_text(error))
         return False
 
     def on_new_offer_dialog_rejected(self, event: Rejected) -> None:

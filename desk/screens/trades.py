@@ -19,6 +19,7 @@ from textual.message import Message
 from textual.widgets import Checkbox, DataTable, Label, Select, Static
 from textual.worker import get_current_worker
 
+from desk.backend.errors import DeskError
 from desk.backend.money import ASSETS
 from desk.backend.trading import payment_for
 from desk.export import TRADE_HEADER, export_file, trade_rows, write_csv
@@ -118,6 +119,7 @@ class OpenTradesScreen(DeskScreen):
         "cancel": "Offer not cancelled",
         "export": "Export failed",
     }
+    ACTION_GROUPS: ClassVar[frozenset[str]] = frozenset({"take", "cancel", "export"})
 
     class PageLoaded(Message):
         """A page of the book arrived for the filter and page start it was asked for."""
@@ -312,7 +314,12 @@ class OpenTradesScreen(DeskScreen):
 
     @work(thread=True, group="take", exit_on_error=False)
     def _execute(self, trade_id: int) -> None:
-        trade = self.app.backend().execute_offer(trade_id)
+        try:
+            trade = self.app.backend().execute_offer(trade_id)
+        except DeskError as error:
+            self.app.call_from_thread(self.app.report_error, error,
+                                      f"Offer {trade_id} not taken", action=True)
+            return
         self.app.call_from_thread(self._taken, trade)
 
     def _taken(self, trade: Trade) -> None:
@@ -341,7 +348,12 @@ class OpenTradesScreen(DeskScreen):
 
     @work(thread=True, group="cancel", exit_on_error=False)
     def _cancel(self, trade_id: int) -> None:
-        trade = self.app.backend().cancel_offer(trade_id)
+        try:
+            trade = self.app.backend().cancel_offer(trade_id)
+        except DeskError as error:
+            self.app.call_from_thread(self.app.report_error, error,
+                                      f"Offer {trade_id} not cancelled", action=True)
+            return
         self.app.call_from_thread(self._cancelled, trade)
 
     def _cancelled(self, trade: Trade) -> None:

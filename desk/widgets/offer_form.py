@@ -52,6 +52,7 @@ class OfferForm(Vertical):
         self._from = from_token
         self._to = to_token
         self.available: Mapping[str, Decimal] = {}
+        self.available_failure = ""
         self.draft: OfferDraft | None = None
 
     def compose(self) -> ComposeResult:
@@ -71,6 +72,12 @@ class OfferForm(Vertical):
 
     def set_available(self, available: Mapping[str, Decimal]) -> None:
         self.available = available
+        self.available_failure = ""
+        self.check()
+
+    def set_available_failed(self, reason: str) -> None:
+        """Say in the preview why the available balance is missing."""
+        self.available_failure = reason
         self.check()
 
     @on(Select.Changed)
@@ -125,6 +132,8 @@ class OfferForm(Vertical):
         lines = []
         if source in self.available:
             lines.append(f"Available: {amount_text(self.available[source], source)} {source}")
+        elif self.available_failure:
+            lines.append(f"Available: not loaded. {self.available_failure}")
         if payment is not None and amount is not None and rate is not None:
             lines.append(f"Holds {amount_text(amount, source)} {source} until taken or "
                          "cancelled.")

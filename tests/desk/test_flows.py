@@ -175,8 +175,8 @@ async def test_taker_without_funds_changes_nothing(desk_market: Market) -> None:
         await pilot.press("t", "y")
         await settle(pilot)
         [(severity, title, message)] = app.errors_shown()
-        assert title == "Offer not taken"
-        assert f"cannot take trade {offer.id}" in message
+        assert title == f"Offer {offer.id} not taken"
+        assert message.startswith(f"Cannot take trade {offer.id}")
         assert "you have 0.25000000 BTC available" in message
         assert app.screen.query_one(KeyedTable).row_count == 1
     assert snapshot(DB_URL) == before
