@@ -126,6 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as error:
         print(f"desk: invalid settings:\n{describe_settings_error(error)}", file=sys.stderr)
         return 2
+    except UnicodeDecodeError as error:
+        print(f"desk: invalid settings: {describe_env_file_error(error)}", file=sys.stderr)
+        return 2
 
     try:
         if args.command == "init-db":
@@ -157,6 +160,12 @@ def describe_os_error(error: OSError) -> str:
     reason = error.strerror or type(error).__name__
     return (f"cannot use {path}: {reason}; check that the data folder (DESK_DATA_DIR) or the "
             "database path of --db is a folder you can write to")
+
+
+def describe_env_file_error(error: UnicodeDecodeError) -> str:
+    """Describe a .env file that is not UTF-8 text, without quoting its contents."""
+    return (f"the .env file in {Path.cwd()} is not UTF-8 text ({error.reason} at byte "
+            f"{error.start}); save it as UTF-8")
 
 
 def describe_settings_error(error: ValidationError) -> str:
@@ -364,6 +373,8 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as error:
         raise SettingsError(f"invalid settings: {error}") from None
+    except UnicodeDecodeError as error:
+        raise SettingsError(f"invalid settings: {describe_env_file_error(error)}") from None
 
 
 def open_desk(args: argparse.Namespace) -> int:

@@ -163,6 +163,22 @@ def test_init_db_database_folder_is_file(tmp_path: Path) -> None:
     assert f"cannot use {occupied}" in result.stderr
 
 
+def test_init_db_env_file_not_utf8(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_bytes(b"DESK_GRANT_BTC=0.01\nDESK_NOTE=caf\xe9\n")
+    environment = {name: value for name, value in os.environ.items()
+                   if not name.startswith("DESK_")}
+
+    result = subprocess.run([sys.executable, "-m", "desk", "init-db", "--db",
+                             f"sqlite:///{tmp_path / 'market.db'}"], cwd=tmp_path,
+                            env=environment, capture_output=True, text=True, timeout=120,
+                            check=False)
+
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "the .env file" in result.stderr
+    assert "not UTF-8 text" in result.stderr
+
+
 @pytest.mark.parametrize(("name", "value"), [
     ("DESK_GRANT_AI_TOKENS", "1e13"),
     ("DESK_GRANT_AI_TOKENS", "1e999999999"),

@@ -45,7 +45,12 @@ def check_username(username: object) -> str:
 
 
 def check_email(email: object) -> str:
-    """Return the normalised email address or raise ``InvalidInput``."""
+    """Return the normalised email address in lower case, or raise ``InvalidInput``.
+
+    Addresses are unique ignoring case. The unique index compares SQL's lower(), which folds
+    only ASCII letters on SQLite (and on PostgreSQL with the C locale), so the address is
+    stored already folded by Python, which folds every script.
+    """
     if not isinstance(email, str) or not email or len(email) > MAX_EMAIL_LENGTH:
         raise InvalidInput(
             "email", f"must be an email address of at most {MAX_EMAIL_LENGTH} characters"
@@ -54,7 +59,7 @@ def check_email(email: object) -> str:
         _, normalised = validate_email(email)
     except PydanticCustomError as error:
         raise InvalidInput("email", f"{email!r} is not a valid email address") from error
-    return normalised
+    return normalised.lower()
 
 
 def user_model(row: Row[Any]) -> schemas.User:

@@ -95,10 +95,15 @@ def trade_model(row: Row[Any]) -> schemas.Trade:
 
 
 def check_trade_id(trade_id: object) -> int:
-    if isinstance(trade_id, bool) or not isinstance(trade_id, int) or not 0 < trade_id <= MAX_ID:
-        raise InvalidInput("trade_id",
-                           f"must be a whole number from 1 to {MAX_ID}, got {trade_id!r}")
+    if isinstance(trade_id, bool) or not isinstance(trade_id, int) or not 0 < trade_id < 2**63:
+        raise InvalidInput("trade_id", f"must be a positive whole number, got {trade_id!r}")
     return trade_id
+
+
+def _check_stored_id(trade_id: int) -> None:
+    """Raise ``NotFound`` for an id that no row can have, before PostgreSQL fails on it."""
+    if trade_id > MAX_ID:
+        raise NotFound(f"trade {trade_id} not found")
 
 
 def create_offer(
@@ -157,6 +162,7 @@ def execute_offer(database: Database, now: datetime, user_id: int,
     completed. The trade row is locked before the balance rows.
     """
     trade_id = check_trade_id(trade_id)
+    _check_stored_id(trade_id)
     with database.write() as connection:
         trade = _take(connection, trade_id, user_id, now)
 
@@ -189,6 +195,7 @@ def cancel_offer(database: Database, now: datetime, user_id: int,
                  trade_id: object) -> schemas.Trade:
     """Withdraw an active offer of the caller's and release its hold."""
     trade_id = check_trade_id(trade_id)
+    _check_stored_id(trade_id)
     with database.write() as connection:
         trade = _lock(connection, trade_id)
         if trade.creator_id != user_id:

@@ -48,6 +48,23 @@ def test_email_taken_any_case(connect: Callable[[], Backend]) -> None:
         connect().register(unique_name(), f"{name.upper()}@EXAMPLE.com", PASSWORD)
 
 
+@pytest.mark.parametrize("variant", ["ärger{n}@example.com", "a\u0308rger{n}@EXAMPLE.com"],
+                         ids=["lower case", "decomposed"])
+def test_email_taken_any_unicode_case(connect: Callable[[], Backend], variant: str) -> None:
+    # SQLite's lower() folds only ASCII letters, so "Ä" and "ä" once made two accounts there.
+    name = unique_name()
+    connect().register(name, f"ÄRGER{name}@example.com", PASSWORD)
+
+    with pytest.raises(Conflict, match="already registered"):
+        connect().register(unique_name(), variant.format(n=name), PASSWORD)
+
+
+def test_email_stored_in_lower_case(connect: Callable[[], Backend]) -> None:
+    name = unique_name()
+    user = connect().register(name, f"Ärger.{name.upper()}@Example.COM", PASSWORD)
+    assert user.email == f"ärger.{name}@example.com"
+
+
 @pytest.mark.parametrize(("username", "email", "password", "field"), [
     ("ab", "ab@example.com", PASSWORD, "username"),
     ("has space", "s@example.com", PASSWORD, "username"),

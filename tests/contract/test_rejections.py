@@ -118,10 +118,9 @@ CASES: list[tuple[str, Action, type[DeskError], str | None]] = [
      "cursor"),
     ("ledger limit 1000", lambda world: world.bob.ledger(limit=1000), InvalidInput, "limit"),
     # Ids are INTEGER columns, and PostgreSQL fails a query that compares one with 2^31.
-    ("execute id beyond INTEGER", lambda world: world.bob.execute_offer(2**31), InvalidInput,
-     "trade_id"),
-    ("cancel id beyond INTEGER", lambda world: world.bob.cancel_offer(2**63 - 1), InvalidInput,
-     "trade_id"),
+    ("execute id beyond INTEGER", lambda world: world.bob.execute_offer(2**31), NotFound, None),
+    ("cancel id beyond INTEGER", lambda world: world.bob.cancel_offer(2**63 - 1), NotFound,
+     None),
     ("list cursor beyond INTEGER",
      lambda world: world.bob.list_offers(cursor=encode_cursor(2**31)), InvalidInput, "cursor"),
     ("ledger cursor beyond INTEGER",

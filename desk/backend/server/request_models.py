@@ -69,7 +69,8 @@ class RegisterRequest(RequestModel):
     username: StrictStr = Field(
         description="3 to 32 characters: letters, digits, '.', '_' or '-', starting with a "
         "letter or digit; unique, ignoring case")
-    email: StrictStr = Field(description="an email address, unique, ignoring case")
+    email: StrictStr = Field(description="an email address, unique ignoring case; stored "
+                             "in lower case")
     password: StrictStr = Field(
         description="at least 6 characters and at most 72 bytes in UTF-8 (bcrypt's limit)")
 
