@@ -2,8 +2,8 @@
 
 Each measurement is a fresh child process, which reports its peak resident set size (``VmHWM``
 in /proc/self/status) at the end, imports included. The desk child opens the market on a
-SQLite file holding 10,000 active offers (built as in ``bench.desk_offers``), runs the desk
-headless at 80×24, logs in and switches to the open-trades screen, waits for its first page and
+SQLite file holding 10,000 active offers, built as in ``bench.desk_offers``. It runs the desk
+headless at 80×24, logs in, switches to the open-trades screen, waits for its first page and
 turns two more pages. The baseline child runs a bare Textual app, headless at the same size,
 that shows one ``DataTable`` with one page of the same rows, read from a JSON file. The two
 kinds alternate.
