@@ -52,7 +52,7 @@ class PricePanel(Widget, can_focus=True):
         padding: 0 1;
     }
     PricePanel:focus { border: round $accent; }
-    PricePanel .price-text { height: auto; }
+    PricePanel .price-text { height: 3; }
     PricePanel Sparkline { height: 1; margin: 0; }
     PricePanel .price-time { height: 1; color: $text-muted; }
     """
@@ -62,6 +62,7 @@ class PricePanel(Widget, can_focus=True):
         self.asset = asset
         self.border_title = asset
         self.history = PriceHistory(SPARKLINE_POINTS)
+        self._sparkline_stale = False
 
     def compose(self) -> ComposeResult:
         yield Static(Text("waiting for prices…", style="dim"), classes="price-text")
@@ -83,21 +84,24 @@ class PricePanel(Widget, can_focus=True):
         text.append(f"{usd_text(price.price_usd)}\n")
         change, direction = change_text(change_percent(start.price_usd, price.price_usd))
         text.append(change, style=change_style(self, direction))
-        self.query_one(".price-text", Static).update(text)
+        # Every part has a fixed height, so a tick redraws the panel without a new layout of
+        # the screen, which would cost more than the rest of the update.
+        self.query_one(".price-text", Static).update(text, layout=False)
         updated = clock_text(price.last_updated, zone)
         self.query_one(".price-time", Static).update(
-            f"at {updated} · {age_text(price.last_updated, now)} ago")
-
-    def add_prices(self, prices: Iterable[Price]) -> None:
-        """Add this asset's prices among ``prices``, oldest first, to the sparkline."""
-        added = False
-        for price in prices:
-            if price.token_type == self.asset:
-                added = self.history.add(price) or added
-        if added:
+            f"at {updated} · {age_text(price.last_updated, now)} ago", layout=False)
+        if self._sparkline_stale:
             self._draw_sparkline()
 
+    def add_prices(self, prices: Iterable[Price]) -> None:
+        """Add this asset's prices among ``prices``, oldest first, to the sparkline's history;
+        the next ``show`` draws them."""
+        for price in prices:
+            if price.token_type == self.asset and self.history.add(price):
+                self._sparkline_stale = True
+
     def _draw_sparkline(self) -> None:
+        self._sparkline_stale = False
         values = self.history.usd_values()
         # Textual draws a single value as a full block; a flat baseline reads as "no trend yet".
         self.query_one(Sparkline).data = values if len(values) > 1 else []
