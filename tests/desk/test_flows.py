@@ -19,6 +19,7 @@ from desk.screens.market import MarketScreen
 from desk.screens.portfolio import PortfolioScreen
 from desk.screens.trades import OpenTradesScreen
 from desk.widgets.balances import BalanceTable
+from desk.widgets.field import Field
 from desk.widgets.table import KeyedTable
 from tests.desk.conftest import ALICE
 from tests.desk.harness import desk_on, fill, log_in, settle
@@ -325,6 +326,27 @@ async def test_logout_and_login_again(desk_market: Market) -> None:
         await log_in(pilot)
         assert isinstance(app.screen, PortfolioScreen)
         assert app.screen is not first_portfolio
+
+
+async def test_logout_focuses_password(desk_market: Market) -> None:
+    app = desk_on(desk_market)
+    async with app.run_test(notifications=True) as pilot:
+        await log_in(pilot)
+        await pilot.press("ctrl+l")
+        await settle(pilot)
+        await pilot.press("ctrl+r", *"newbie", "enter", *"newbie@example.com", "enter",
+                          *PASSWORD, "enter")
+        await settle(pilot)
+        assert app.username == "newbie"
+        await pilot.press("ctrl+l")
+        await settle(pilot)
+        assert isinstance(app.screen, LoginScreen)
+        assert app.screen.query_one("#login-username", Field).value == "newbie"
+        assert app.focused is app.screen.query_one("#login-password", Field)
+        await pilot.press(*PASSWORD, "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, PortfolioScreen)
+        assert app.username == "newbie"
 
 
 async def test_dropped_connection_shows_banner(desk_market: Market) -> None:
