@@ -105,7 +105,11 @@ class ConvertDialog(DeskModal):
     @on(Select.Changed)
     @on(Field.Changed)
     def _changed(self) -> None:
-        self.check()
+        # An error about an earlier try is out of date once every field is valid.
+        status = self.query_one("#convert-status", Static)
+        if self.check() is not None and status.has_class("-error"):
+            status.remove_class("-error")
+            status.update("")
 
     def check(self) -> tuple[str, str, Decimal] | None:
         """Check the fields, show errors next to them and preview what would be received."""

@@ -97,6 +97,7 @@ class OfferForm(Vertical):
         if not isinstance(source, str) or not isinstance(target, str):
             self.draft = None
             return None
+        self.query_one("#offer-amount", Field).placeholder = f"how much {source}"
         if source == target:
             errors["to"] = f"must differ from what you offer; both are {source}"
         if amount_input:

@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import select
+from textual.widgets import Select, Static
 
 from desk.backend import Market
 from desk.backend.models import Trade, User
@@ -265,6 +266,39 @@ async def test_new_offer_checks_fields_as_typed(desk_market: Market) -> None:
         await settle(pilot)
         assert isinstance(app.screen, OpenTradesScreen)
     assert active_trades(desk_market) == []
+
+
+async def test_new_offer_clears_stale_status(desk_market: Market) -> None:
+    app = desk_on(desk_market)
+    async with app.run_test(notifications=True) as pilot:
+        await log_in(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        await pilot.press("n")
+        await settle(pilot)
+        await fill(pilot, "#offer-amount", "5")
+        await fill(pilot, "#offer-rate", "abc")
+        await pilot.press("ctrl+s")
+        status = app.screen.query_one("#offer-status", Static)
+        assert "Fix the fields" in str(status.render())
+        await fill(pilot, "#offer-rate", "1.5")
+        assert str(status.render()) == ""
+        assert not status.has_class("-error")
+
+
+async def test_amount_placeholder_follows_token(desk_market: Market) -> None:
+    app = desk_on(desk_market)
+    async with app.run_test(notifications=True) as pilot:
+        await log_in(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        await pilot.press("n")
+        await settle(pilot)
+        amount = app.screen.query_one("#offer-amount", Field)
+        assert amount.placeholder == "how much OpenAI"
+        app.screen.query_one("#offer-from", Select).value = "Google"
+        await pilot.pause()
+        assert amount.placeholder == "how much Google"
 
 
 async def test_export_csv_of_book_and_history(book: Market, tmp_path: Path) -> None:
