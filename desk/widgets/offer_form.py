@@ -14,7 +14,7 @@ from textual.widgets import Select, Static
 from desk.backend.errors import InvalidInput
 from desk.backend.money import ASSETS, parse_amount, parse_rate
 from desk.backend.trading import payment_for
-from desk.formatting import amount_text, rate_text
+from desk.formatting import amount_text, rate_text, without_thousands_separators
 from desk.widgets.field import Field
 from desk.widgets.form import FormRow
 
@@ -89,8 +89,8 @@ class OfferForm(Vertical):
         """Check every field, show each error next to its field and update the preview."""
         source = self.query_one("#offer-from", Select).value
         target = self.query_one("#offer-to", Select).value
-        amount_input = self.query_one("#offer-amount", Field).value.strip()
-        rate_input = self.query_one("#offer-rate", Field).value.strip()
+        amount_input = without_thousands_separators(self.query_one("#offer-amount", Field).value)
+        rate_input = without_thousands_separators(self.query_one("#offer-rate", Field).value)
         errors: dict[str, str | None] = {"from": None, "to": None, "amount": None, "rate": None}
         amount = rate = None
 

@@ -301,6 +301,27 @@ async def test_amount_placeholder_follows_token(desk_market: Market) -> None:
         assert amount.placeholder == "how much Google"
 
 
+async def test_new_offer_reads_thousands_separators(desk_market: Market) -> None:
+    app = desk_on(desk_market)
+    async with app.run_test(notifications=True) as pilot:
+        await log_in(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        await pilot.press("n")
+        await settle(pilot)
+        await fill(pilot, "#offer-amount", "1,0,0")
+        row = app.screen.query_one("#row-amount")
+        assert "'1,0,0' is not a number" in str(row.query_one(".row-error").render())
+        await fill(pilot, "#offer-amount", "1")
+        await fill(pilot, "#offer-rate", "1,000.5")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert isinstance(app.screen, OpenTradesScreen)
+    with desk_market.database.read() as connection:
+        rate = connection.execute(select(Trade.exchange_rate)).scalar_one()
+    assert rate == Decimal("1000.5")
+
+
 async def test_export_csv_of_book_and_history(book: Market, tmp_path: Path) -> None:
     app = desk_on(book, export_dir=tmp_path)
     async with app.run_test(notifications=True) as pilot:
