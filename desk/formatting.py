@@ -7,12 +7,15 @@ costs a few hundred-thousandths of a BTC and a fixed two places would print ``0.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
 
 from desk.backend.money import PLACES
 
 SIGNIFICANT_DIGITS = 4
+# A number with commas between groups of three digits, as ``amount_text`` writes it.
+_GROUPED_NUMBER = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")
 MAX_PRICE_PLACES = 12
 USD_PLACES = 2
 
@@ -119,3 +122,15 @@ def sentence(message: str) -> str:
         return text
     text = text[0].upper() + text[1:]
     return text if text[-1] in ".!?" else f"{text}."
+
+
+def without_thousands_separators(text: str) -> str:
+    """Remove the commas from a number written as the desk writes it ("1,000.5" to "1000.5").
+
+    Commas anywhere else ("1,0,0", "1000,5") are left in place, so that parsing rejects
+    the number.
+    """
+    stripped = text.strip()
+    if _GROUPED_NUMBER.fullmatch(stripped):
+        return stripped.replace(",", "")
+    return stripped

@@ -15,7 +15,7 @@ from textual.widgets import Button, Label, Select, Static
 from desk.backend.conversion import quote
 from desk.backend.errors import DeskError, InvalidInput, NotFound, Unauthenticated, Unavailable
 from desk.backend.money import ASSETS, BTC, parse_amount
-from desk.formatting import amount_text, btc_price_text
+from desk.formatting import amount_text, btc_price_text, without_thousands_separators
 from desk.screens.base import DeskModal
 from desk.screens.dialog_parts import FORM_ROWS, failure_text
 from desk.widgets.field import Field
@@ -105,13 +105,17 @@ class ConvertDialog(DeskModal):
     @on(Select.Changed)
     @on(Field.Changed)
     def _changed(self) -> None:
-        self.check()
+        # An error about an earlier try is out of date once every field is valid.
+        status = self.query_one("#convert-status", Static)
+        if self.check() is not None and status.has_class("-error"):
+            status.remove_class("-error")
+            status.update("")
 
     def check(self) -> tuple[str, str, Decimal] | None:
         """Check the fields, show errors next to them and preview what would be received."""
         source = self.query_one("#convert-from", Select).value
         target = self.query_one("#convert-to", Select).value
-        text = self.query_one("#convert-amount", Field).value.strip()
+        text = without_thousands_separators(self.query_one("#convert-amount", Field).value)
         if not isinstance(source, str) or not isinstance(target, str):
             return None
         errors: dict[str, str | None] = {"from": None, "to": None, "amount": None}

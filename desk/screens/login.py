@@ -119,12 +119,20 @@ class LoginScreen(Screen[None]):
         )
 
     def show_message(self, message: str) -> None:
-        """Show a notice above the form, such as why the session ended."""
+        """Show a notice above the form, such as why the session ended.
+
+        The focus goes to Password when Username is filled in, so that a password typed
+        next cannot replace the username and show in clear text.
+        """
         self.query_one("#login-message", Static).update(message)
         for password in self.query("#login-password, #register-password").results(Field):
             password.value = ""
         self.query_one("#forms", ContentSwitcher).current = "login-form"
-        self.query_one("#login-username", Field).focus()
+        username = self.query_one("#login-username", Field)
+        if username.value.strip():
+            self.query_one("#login-password", Field).focus()
+        else:
+            username.focus()
 
     async def action_switch_form(self) -> None:
         forms = self.query_one("#forms", ContentSwitcher)
@@ -239,6 +247,8 @@ class LoginScreen(Screen[None]):
         for password in self.query("#login-password, #register-password").results(Field):
             password.value = ""
         self.query_one("#login-message", Static).update("")
+        # The next login is most likely the same trader's, also after registering.
+        self.query_one("#login-username", Field).value = event.username
         if event.registered:
             self.app.notify(f"Account {event.username} created with the starting grant.",
                             title="Welcome")

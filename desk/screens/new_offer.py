@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Button, Label, Static
+from textual.widgets import Button, Label, Select, Static
 
 from desk.backend.errors import DeskError, InvalidInput, Unauthenticated, Unavailable
 from desk.screens.base import DeskModal
@@ -79,6 +79,16 @@ class NewOfferDialog(DeskModal):
 
     def on_new_offer_dialog_balances_loaded(self, event: BalancesLoaded) -> None:
         self.form.set_available(event.available)
+
+    @on(Select.Changed)
+    @on(Field.Changed)
+    def _fields_changed(self) -> None:
+        # The form checked the fields first; an error about an earlier try is out of date
+        # once they are all valid.
+        status = self.query_one("#offer-status", Static)
+        if self.form.draft is not None and status.has_class("-error"):
+            status.remove_class("-error")
+            status.update("")
 
     @on(Button.Pressed, "#cancel")
     def _cancel(self) -> None:

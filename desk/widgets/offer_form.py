@@ -14,7 +14,7 @@ from textual.widgets import Select, Static
 from desk.backend.errors import InvalidInput
 from desk.backend.money import ASSETS, parse_amount, parse_rate
 from desk.backend.trading import payment_for
-from desk.formatting import amount_text, rate_text
+from desk.formatting import amount_text, rate_text, without_thousands_separators
 from desk.widgets.field import Field
 from desk.widgets.form import FormRow
 
@@ -89,14 +89,15 @@ class OfferForm(Vertical):
         """Check every field, show each error next to its field and update the preview."""
         source = self.query_one("#offer-from", Select).value
         target = self.query_one("#offer-to", Select).value
-        amount_input = self.query_one("#offer-amount", Field).value.strip()
-        rate_input = self.query_one("#offer-rate", Field).value.strip()
+        amount_input = without_thousands_separators(self.query_one("#offer-amount", Field).value)
+        rate_input = without_thousands_separators(self.query_one("#offer-rate", Field).value)
         errors: dict[str, str | None] = {"from": None, "to": None, "amount": None, "rate": None}
         amount = rate = None
 
         if not isinstance(source, str) or not isinstance(target, str):
             self.draft = None
             return None
+        self.query_one("#offer-amount", Field).placeholder = f"how much {source}"
         if source == target:
             errors["to"] = f"must differ from what you offer; both are {source}"
         if amount_input:

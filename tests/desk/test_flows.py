@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import select
+from textual.widgets import Select, Static
 
 from desk.backend import Market
 from desk.backend.models import Trade, User
@@ -19,6 +20,7 @@ from desk.screens.market import MarketScreen
 from desk.screens.portfolio import PortfolioScreen
 from desk.screens.trades import OpenTradesScreen
 from desk.widgets.balances import BalanceTable
+from desk.widgets.field import Field
 from desk.widgets.table import KeyedTable
 from tests.desk.conftest import ALICE
 from tests.desk.harness import desk_on, fill, log_in, settle
@@ -266,6 +268,60 @@ async def test_new_offer_checks_fields_as_typed(desk_market: Market) -> None:
     assert active_trades(desk_market) == []
 
 
+async def test_new_offer_clears_stale_status(desk_market: Market) -> None:
+    app = desk_on(desk_market)
+    async with app.run_test(notifications=True) as pilot:
+        await log_in(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        await pilot.press("n")
+        await settle(pilot)
+        await fill(pilot, "#offer-amount", "5")
+        await fill(pilot, "#offer-rate", "abc")
+        await pilot.press("ctrl+s")
+        status = app.screen.query_one("#offer-status", Static)
+        assert "Fix the fields" in str(status.render())
+        await fill(pilot, "#offer-rate", "1.5")
+        assert str(status.render()) == ""
+        assert not status.has_class("-error")
+
+
+async def test_amount_placeholder_follows_token(desk_market: Market) -> None:
+    app = desk_on(desk_market)
+    async with app.run_test(notifications=True) as pilot:
+        await log_in(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        await pilot.press("n")
+        await settle(pilot)
+        amount = app.screen.query_one("#offer-amount", Field)
+        assert amount.placeholder == "how much OpenAI"
+        app.screen.query_one("#offer-from", Select).value = "Google"
+        await pilot.pause()
+        assert amount.placeholder == "how much Google"
+
+
+async def test_new_offer_reads_thousands_separators(desk_market: Market) -> None:
+    app = desk_on(desk_market)
+    async with app.run_test(notifications=True) as pilot:
+        await log_in(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        await pilot.press("n")
+        await settle(pilot)
+        await fill(pilot, "#offer-amount", "1,0,0")
+        row = app.screen.query_one("#row-amount")
+        assert "'1,0,0' is not a number" in str(row.query_one(".row-error").render())
+        await fill(pilot, "#offer-amount", "1")
+        await fill(pilot, "#offer-rate", "1,000.5")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert isinstance(app.screen, OpenTradesScreen)
+    with desk_market.database.read() as connection:
+        rate = connection.execute(select(Trade.exchange_rate)).scalar_one()
+    assert rate == Decimal("1000.5")
+
+
 async def test_export_csv_of_book_and_history(book: Market, tmp_path: Path) -> None:
     app = desk_on(book, export_dir=tmp_path)
     async with app.run_test(notifications=True) as pilot:
@@ -325,6 +381,27 @@ async def test_logout_and_login_again(desk_market: Market) -> None:
         await log_in(pilot)
         assert isinstance(app.screen, PortfolioScreen)
         assert app.screen is not first_portfolio
+
+
+async def test_logout_focuses_password(desk_market: Market) -> None:
+    app = desk_on(desk_market)
+    async with app.run_test(notifications=True) as pilot:
+        await log_in(pilot)
+        await pilot.press("ctrl+l")
+        await settle(pilot)
+        await pilot.press("ctrl+r", *"newbie", "enter", *"newbie@example.com", "enter",
+                          *PASSWORD, "enter")
+        await settle(pilot)
+        assert app.username == "newbie"
+        await pilot.press("ctrl+l")
+        await settle(pilot)
+        assert isinstance(app.screen, LoginScreen)
+        assert app.screen.query_one("#login-username", Field).value == "newbie"
+        assert app.focused is app.screen.query_one("#login-password", Field)
+        await pilot.press(*PASSWORD, "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, PortfolioScreen)
+        assert app.username == "newbie"
 
 
 async def test_dropped_connection_shows_banner(desk_market: Market) -> None:
