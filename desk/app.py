@@ -187,12 +187,18 @@ class DeskApp(App[None]):
 
     # The connection
 
-    # Sections are installed screens swapped with ``switch_screen``. Textual's modes would
-    # re-parse the whole stylesheet the first time each mode's screen is shown (about 0.1 s
-    # each with Textual 8.2), and installed screens keep their state while hidden all the same.
+    # The login screen is the bottom of the screen stack. Login pushes the portfolio over it,
+    # and the sections are installed screens swapped with ``switch_screen`` above it; logout
+    # pops back down to it. Textual's modes would re-parse the whole stylesheet the first time
+    # each mode's screen is shown (about 0.1 s each with Textual 8.2), and installed screens
+    # keep their state while hidden all the same.
+
+    def get_default_screen(self) -> Screen[Any]:
+        # Not pushed over Textual's blank default screen: that costs the first frame a blank
+        # screen and a second styling of every login widget when the login screen resumes.
+        return self.get_screen("login")
 
     def on_mount(self) -> None:
-        self.push_screen("login")
         # Open the market once the first frame is drawn: its imports would hold the GIL and
         # delay the login screen.
         self.call_after_refresh(self._open_connection)
@@ -246,7 +252,7 @@ class DeskApp(App[None]):
         for name in SECTIONS:
             if not self.is_screen_installed(name):
                 self.install_screen(_section_screen(name), name)
-        self.switch_screen("portfolio")
+        self.push_screen("portfolio")
         self._fetch_prices()
         if self._price_timer is None:
             self._price_timer = self.set_interval(self.price_interval, self.refresh_prices)
@@ -270,11 +276,10 @@ class DeskApp(App[None]):
         self.run_worker(self._show_login(message), group="session", exit_on_error=False)
 
     async def _show_login(self, message: str) -> None:
-        # Close any dialog, put the login screen in place of the section, then drop the
-        # section screens so the next session starts fresh.
-        while len(self.screen_stack) > 2:
+        # Close any dialog and the section down to the login screen, then drop the section
+        # screens so the next session starts fresh.
+        while len(self.screen_stack) > 1:
             await self.pop_screen()
-        await self.switch_screen("login")
         login = self.get_screen("login")
         if isinstance(login, LoginScreen):
             login.show_message(message)

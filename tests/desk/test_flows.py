@@ -404,6 +404,18 @@ async def test_logout_focuses_password(desk_market: Market) -> None:
         assert app.username == "newbie"
 
 
+async def test_logout_over_a_dialog_leaves_only_the_login_screen(desk_market: Market) -> None:
+    app = desk_on(desk_market)
+    async with app.run_test(notifications=True) as pilot:
+        await log_in(pilot)
+        await pilot.press("question_mark")
+        await settle(pilot)
+        app.action_logout()
+        await settle(pilot)
+        assert app.screen_stack == [app.get_screen("login")]
+        assert app.errors_shown() == []
+
+
 async def test_dropped_connection_shows_banner(desk_market: Market) -> None:
     from tests.desk.harness import DroppingBackend, make_app
 
