@@ -36,7 +36,8 @@ CLOSE_TOO_SLOW = 4408
 """The client read too slowly: more events were waiting for it than the server queues."""
 
 CLOSE_UNAVAILABLE = 1013
-"""The market database did not respond (RFC 6455 registry "Try Again Later"); reconnect later."""
+"""The market database did not respond ("Try Again Later" in the IANA WebSocket close code
+registry); reconnect later."""
 
 CLOSE_SERVICE_RESTART = 1012
 """The server is shutting down (uvicorn sends this code, RFC 6455 registry "Service Restart")."""
