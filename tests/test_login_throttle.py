@@ -50,6 +50,17 @@ def attempts(market: Market) -> int:
         return connection.execute(select(func.count()).select_from(LoginAttempt)).scalar_one()
 
 
+def test_username_longer_in_lower_case(throttled: Market) -> None:
+    # 32 characters, which lower() turns into 64: "İ" becomes "i" and a combining dot.
+    username = "İ" * 32
+
+    for _ in range(3):
+        fail(throttled, username)
+
+    with pytest.raises(RateLimited):
+        throttled.login(username, "wrong-password")
+
+
 def test_username_throttled_after_failures(throttled: Market) -> None:
     alice = register(throttled)
     for _ in range(3):

@@ -35,6 +35,10 @@ The close reason names the problem. Log in again before reconnecting."""
 CLOSE_TOO_SLOW = 4408
 """The client read too slowly: more events were waiting for it than the server queues."""
 
+CLOSE_UNAVAILABLE = 1013
+"""The market database did not respond ("Try Again Later" in the IANA WebSocket close code
+registry); reconnect later."""
+
 CLOSE_SERVICE_RESTART = 1012
 """The server is shutting down (uvicorn sends this code, RFC 6455 registry "Service Restart")."""
 

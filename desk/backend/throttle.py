@@ -33,6 +33,7 @@ from desk.backend.store import Database
 log = logging.getLogger(__name__)
 
 MAX_ADDRESS_LENGTH = 64
+MAX_USERNAME_LENGTH = 32
 # Rows deleted per transaction when purging old attempts.
 PURGE_BATCH = 1000
 # A throttled username and address is logged at most once per this many seconds.
@@ -64,7 +65,9 @@ class LoginThrottle:
         ``address`` is None for a login in the same process, which only the username limit
         applies to. Raises ``RateLimited`` if a limit is reached, recording nothing.
         """
-        name = username.lower()
+        # Lower case can be longer than the name: "İ".lower() is "i" and a combining dot. No
+        # account has such a name, so cutting it to the column's length merges no real names.
+        name = username.lower()[:MAX_USERNAME_LENGTH]
         if address is not None:
             address = address[:MAX_ADDRESS_LENGTH]
         now = self.clock()

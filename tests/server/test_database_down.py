@@ -6,18 +6,26 @@ whose folder the test replaces with a plain file, so that the database cannot be
 
 from __future__ import annotations
 
+import asyncio
+import json
 import shutil
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import jwt
 import pytest
 import uvicorn
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosedError
 
 from desk.backend import Market, MarketConfig
 from desk.backend.server import create_app
+from desk.backend.stream_protocol import CLOSE_UNAVAILABLE
+from desk.backend.websocket_stream import stream_url
 from tests.conftest import SECRET
 from tests.serving import HOST, STARTUP_DEADLINE_SECONDS, free_port
 
@@ -73,3 +81,22 @@ def test_query_failure_is_503(broken_server: str) -> None:
     response = httpx.get(f"{broken_server}/api/market/prices")
     assert response.status_code == 503
     assert response.json()["code"] == "unavailable"
+
+
+def test_stream_closes_with_reason(broken_server: str,
+                                   caplog: pytest.LogCaptureFixture) -> None:
+    token = jwt.encode({"sub": "2", "exp": datetime.now(UTC) + timedelta(hours=1)}, SECRET,
+                       algorithm="HS256")
+
+    async def authenticate() -> ClientConnection:
+        async with connect(stream_url(broken_server)) as websocket:
+            await websocket.send(json.dumps({"type": "auth", "token": token}))
+            with pytest.raises(ConnectionClosedError):
+                await websocket.recv()
+            return websocket
+
+    closed = asyncio.run(authenticate())
+
+    assert closed.close_code == CLOSE_UNAVAILABLE
+    assert closed.close_reason == "the market database is unavailable; try again later"
+    assert "Exception in ASGI application" not in caplog.text

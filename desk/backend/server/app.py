@@ -48,9 +48,10 @@ cancelled (`action`, `trade`), `balance` when the caller's own balances change, 
 when the server may have missed other servers' events, so the client should fetch balances
 and the offer book again. Amounts are strings, as in responses. Close codes: `4401` missing,
 invalid or expired token (log in again before reconnecting), `4408` the client read too slowly
-and more than {queue_limit} events were waiting, `1012` the server is restarting. After any
-close other than `4401`, reconnect with backoff and fetch balances and the offer book again,
-because events sent while the client was away are not replayed.
+and more than {queue_limit} events were waiting, `1012` the server is restarting, `1013` the
+market database is unavailable. After any close other than `4401`, reconnect with backoff and
+fetch balances and the offer book again, because events sent while the client was away are
+not replayed.
 
 **Limits.** A request body may be at most 64 KiB (413, also for a chunked body) and a
 request line with its headers at most 16 KiB (the server closes the connection with a plain

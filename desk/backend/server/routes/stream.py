@@ -22,6 +22,7 @@ from functools import partial
 import jwt
 from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect
 
@@ -31,6 +32,7 @@ from desk.backend.market import Market
 from desk.backend.stream_protocol import (
     CLOSE_TOO_SLOW,
     CLOSE_UNAUTHENTICATED,
+    CLOSE_UNAVAILABLE,
     STREAM_PATH,
     AuthMessage,
     Hello,
@@ -44,6 +46,7 @@ router = APIRouter()
 # Seconds to wait for a close frame to go out to a client that reads too slowly. After that,
 # the handler returns and uvicorn closes the transport without sending the frame.
 CLOSE_TIMEOUT_SECONDS = 5.0
+UNAVAILABLE_REASON = "the market database is unavailable; try again later"
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,11 @@ class StreamConnection:
             outcome = await self._pump(expires_at)
         except (WebSocketDisconnect, OSError) as error:
             outcome = f"connection lost ({type(error).__name__})"
+        except SQLAlchemyError as error:
+            log.error("stream for user %s failed: database unavailable: %s: %s", self.user_id,
+                      type(error).__name__, error)
+            outcome = "database unavailable"
+            await self._close_unavailable()
         finally:
             subscription.close()
             log.info("stream closed for user %s from %s: %s", self.user_id, self.address,
@@ -153,12 +161,21 @@ class StreamConnection:
         except Unauthenticated as error:
             await self._reject(error.message)
             return None
+        except SQLAlchemyError as error:
+            log.error("stream client %s not authenticated: database unavailable: %s: %s",
+                      self.address, type(error).__name__, error)
+            await self._close_unavailable()
+            return None
         return user_id, _expiry_of(token)
 
     async def _reject(self, reason: str) -> None:
         log.info("stream client %s rejected: %s", self.address, reason)
         with contextlib.suppress(WebSocketDisconnect, OSError):
             await self.websocket.close(CLOSE_UNAUTHENTICATED, close_reason(reason))
+
+    async def _close_unavailable(self) -> None:
+        with contextlib.suppress(WebSocketDisconnect, OSError, RuntimeError):
+            await self.websocket.close(CLOSE_UNAVAILABLE, close_reason(UNAVAILABLE_REASON))
 
     def _hello(self, user_id: int) -> str:
         hello = Hello(user_id=user_id, prices=self.market.prices(),
