@@ -39,6 +39,7 @@ BENCHMARKS = [
     "bench.memory",
     "bench.desk_startup",
     "bench.desk_offers",
+    "bench.desk_ticks",
     "bench.ws_fanout",
     "bench.load",
 ]
