@@ -40,6 +40,7 @@ BENCHMARKS = [
     "bench.desk_startup",
     "bench.desk_offers",
     "bench.desk_memory",
+    "bench.desk_ticks",
     "bench.ws_fanout",
     "bench.load",
     "bench.http",

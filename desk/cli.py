@@ -35,6 +35,13 @@ DEFAULT_PORT = 8000
 MAX_HEAD_BYTES = 16 * 1024
 
 
+def database_argument(value: str) -> str:
+    """Read a ``--db`` value: a SQLAlchemy URL, or the path of a SQLite file."""
+    if "://" in value:
+        return value
+    return f"sqlite:///{Path(value).expanduser().absolute()}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="desk",
@@ -43,10 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     target = parser.add_mutually_exclusive_group()
-    target.add_argument("--db", metavar="URL",
-                        help="SQLAlchemy URL of the market database, e.g. sqlite:///market.db "
-                        "(default: the embedded database in the user data folder; "
-                        "env DESK_DATABASE_URL)")
+    target.add_argument("--db", metavar="URL", type=database_argument,
+                        help="SQLAlchemy URL of the market database, e.g. sqlite:///market.db, "
+                        "or the path of a SQLite file (default: the embedded database in the "
+                        "user data folder; env DESK_DATABASE_URL)")
     target.add_argument("--server", metavar="URL",
                         help="URL of a desk server to trade on over HTTP, e.g. "
                         "http://127.0.0.1:8000 (env DESK_SERVER_URL)")
@@ -56,8 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
         "init-db", help="create the schema and seed the demo data; safe to run again",
         description="Create the database schema and add whatever demo data is missing. "
         "Running it again changes nothing.")
-    init_db.add_argument("--db", metavar="URL", dest="init_db_url",
-                         help="SQLAlchemy URL of the database (default: the embedded database)")
+    init_db.add_argument("--db", metavar="URL", dest="init_db_url", type=database_argument,
+                         help="SQLAlchemy URL of the database, or the path of a SQLite file "
+                         "(default: the embedded database)")
     init_db.add_argument("--no-demo", action="store_true",
                          help="seed the assets, prices and house account but not the demo user")
 
@@ -70,9 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
         "with the first offending rows. Exit status: 0 if every check passed, 1 if any "
         "failed, 2 if the database could not be audited. Safe to run while servers trade on "
         "the database; it only reads.")
-    audit.add_argument("--db", metavar="URL", dest="audit_db_url",
-                       help="SQLAlchemy URL of the database (default: the embedded database; "
-                       "env DESK_DATABASE_URL)")
+    audit.add_argument("--db", metavar="URL", dest="audit_db_url", type=database_argument,
+                       help="SQLAlchemy URL of the database, or the path of a SQLite file "
+                       "(default: the embedded database; env DESK_DATABASE_URL)")
 
     serve = commands.add_parser(
         "serve", help="run the REST server that remote desks, scripts and browsers share",
@@ -84,9 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "loopback only). Any other address requires DESK_SECRET_KEY.")
     serve.add_argument("--port", type=port_number, default=DEFAULT_PORT,
                        help="TCP port to listen on, 1 to 65535 (default: %(default)s)")
-    serve.add_argument("--db", metavar="URL", dest="serve_db_url",
-                       help="SQLAlchemy URL of the market database (default: the embedded "
-                       "database in the user data folder; env DESK_DATABASE_URL)")
+    serve.add_argument("--db", metavar="URL", dest="serve_db_url", type=database_argument,
+                       help="SQLAlchemy URL of the market database, or the path of a SQLite "
+                       "file (default: the embedded database in the user data folder; "
+                       "env DESK_DATABASE_URL)")
     serve.add_argument("--no-demo", action="store_true", dest="serve_no_demo",
                        help="do not add the demo user (demo/demo123), which a production "
                        "market should not have; the assets, prices and house account are "

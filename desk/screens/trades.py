@@ -6,6 +6,7 @@ ten offers or ten thousand, because the screen never loads the whole book.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 PAGE_SIZE = 100
 EXPORT_PAGE_SIZE = 200
 AGE_INTERVAL_SECONDS = 10.0
+# Price ticks reload the book at most this often.
+TICK_RELOAD_SECONDS = 2.0
 ANY = ""
 
 COLUMNS = (
@@ -144,6 +147,7 @@ class OpenTradesScreen(DeskScreen):
         self.next_cursor: str | None = None
         self.trades: dict[int, Trade] = {}
         self.page_loaded = False
+        self._tick_loaded_at = -TICK_RELOAD_SECONDS
 
     def compose_body(self) -> ComposeResult:
         options = [("any", ANY), *[(asset, asset) for asset in ASSETS]]
@@ -164,9 +168,13 @@ class OpenTradesScreen(DeskScreen):
         self.query_one(OffersTable).focus()
 
     def _tick(self, _: object) -> None:
-        # Other traders' offers reach a live desk as trade events, which reload the book.
-        # Without the stream, the page reloads with each polled price instead.
-        if self.is_current and not self.app.connection_problem and not self.app.stream_live:
+        # Trade events reload the book at once. They do not cross processes that share a
+        # SQLite file (only PostgreSQL relays them), so price ticks, which do, also reload it.
+        if not self.is_current or self.app.connection_problem:
+            return
+        now = time.monotonic()
+        if now - self._tick_loaded_at >= TICK_RELOAD_SECONDS:
+            self._tick_loaded_at = now
             self._load()
 
     # Loading

@@ -251,3 +251,32 @@ async def test_poll_only_while_not_live(desk_market: Market) -> None:
         app.refresh_prices()
         await settle(pilot)
         assert backend.price_calls == calls + 1
+
+
+async def test_tick_reloads_book_of_shared_file(book: Market) -> None:
+    # A second Market on the same SQLite file stands for another desk process: its trade
+    # events reach only its own bus.
+    from desk.backend import MarketConfig
+    from tests.conftest import SECRET
+
+    other_process = Market.open("sqlite:///market.db", MarketConfig(secret_key=SECRET,
+                                                                     bcrypt_rounds=4))
+    try:
+        app = desk_on(book)
+        async with app.run_test(notifications=True) as pilot:
+            await log_in(pilot)
+            await pilot.press("2")
+            await settle(pilot)
+            table = app.screen.query_one(KeyedTable)
+            keys = table.keys
+            alice = LocalBackend(other_process)
+            alice.login(ALICE, PASSWORD)
+            newest = alice.create_offer("Cohere", "OpenAI", "5", "2").id
+            await settle(pilot)
+            assert table.keys == keys
+
+            move_price(book, "OpenAI", "1.05")
+            await settle(pilot)
+            assert table.keys == [*keys, newest]
+    finally:
+        other_process.close()
