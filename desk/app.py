@@ -34,7 +34,7 @@ from textual.timer import Timer
 from textual.worker import get_current_worker
 
 from desk.backend.errors import DeskError, Unauthenticated, Unavailable
-from desk.formatting import sentence
+from desk.formatting import market_message
 from desk.screens.login import LoginScreen
 
 if TYPE_CHECKING:
@@ -471,15 +471,15 @@ class DeskApp(App[None]):
             if self.username:
                 self._end_session(f"{error.message}")
             else:
-                self.notify(sentence(error.message), title=title or "Not logged in",
+                self.notify(market_message(error.message), title=title or "Not logged in",
                             severity="error", markup=False)
         elif isinstance(error, Unavailable):
             self.connection_lost(error.message)
             if action:
-                self.notify(sentence(error.message), title=title or "Request failed",
+                self.notify(market_message(error.message), title=title or "Request failed",
                             severity="error", markup=False)
         elif isinstance(error, DeskError):
-            self.notify(sentence(error.message), title=title or "Request failed",
+            self.notify(market_message(error.message), title=title or "Request failed",
                         severity="error", markup=False)
         else:
             self.log.error("unexpected error in a backend call", error=repr(error))

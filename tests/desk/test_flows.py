@@ -178,7 +178,7 @@ async def test_taker_without_funds_changes_nothing(desk_market: Market) -> None:
         await settle(pilot)
         [(severity, title, message)] = app.errors_shown()
         assert title == f"Offer {offer.id} not taken"
-        assert message.startswith(f"Cannot take trade {offer.id}")
+        assert message.startswith(f"Cannot take offer {offer.id}")
         assert "you have 0.25000000 BTC available" in message
         assert app.screen.query_one(KeyedTable).row_count == 1
     assert snapshot(DB_URL) == before
@@ -320,6 +320,21 @@ async def test_new_offer_reads_thousands_separators(desk_market: Market) -> None
     with desk_market.database.read() as connection:
         rate = connection.execute(select(Trade.exchange_rate)).scalar_one()
     assert rate == Decimal("1000.5")
+
+
+async def test_new_offer_checks_payment_limit(desk_market: Market) -> None:
+    app = desk_on(desk_market)
+    async with app.run_test(notifications=True) as pilot:
+        await log_in(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        await pilot.press("n")
+        await settle(pilot)
+        await fill(pilot, "#offer-amount", "100")
+        await fill(pilot, "#offer-rate", "100,000,000,000")
+        error = str(app.screen.query_one("#row-rate .row-error").render())
+        assert error == ("✗ a taker would pay 10,000,000,000,000.000000 Anthropic, above the "
+                         "maximum of 1,000,000,000,000")
 
 
 async def test_export_csv_of_book_and_history(book: Market, tmp_path: Path) -> None:
