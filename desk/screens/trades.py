@@ -101,15 +101,16 @@ class OpenTradesScreen(DeskScreen):
         Binding("t", "take", "Take", id="trades.take", tooltip="Take the selected offer"),
         Binding("x", "cancel_offer", "Cancel offer", id="trades.cancel",
                 tooltip="Cancel the selected offer, if it is yours"),
+        # The page keys are named in the status line under the table instead of the footer.
         Binding("right_square_bracket", "page(1)", "Next page", id="trades.next", key_display="]",
-                tooltip="Show the next page of offers"),
+                show=False, tooltip="Show the next page of offers"),
         Binding("left_square_bracket", "page(-1)", "Previous page", id="trades.previous",
-                key_display="[", tooltip="Show the previous page of offers"),
+                key_display="[", show=False, tooltip="Show the previous page of offers"),
         Binding("f", "focus_filter", "Filter", id="trades.filter",
                 tooltip="Choose the pair of tokens to list"),
         Binding("m", "toggle_mine", "Mine only", id="trades.mine", show=False,
                 tooltip="List only your own offers, or everyone's"),
-        Binding("e", "export", "Export CSV", id="trades.export",
+        Binding("e", "export", "Export CSV", id="trades.export", show=False,
                 tooltip="Write the offers that match the filter to a CSV file"),
     ]
 
