@@ -7,7 +7,9 @@ import pytest
 from textual.widgets._footer import FooterKey
 
 from desk.backend import Market
+from desk.screens.convert import ConvertDialog
 from desk.screens.help import HelpScreen, screen_bindings
+from desk.screens.portfolio import PortfolioScreen
 from tests.desk.harness import desk_on, log_in, settle
 
 SECTIONS = {"1": "PortfolioScreen", "2": "OpenTradesScreen", "3": "MarketScreen",
@@ -55,3 +57,33 @@ async def test_help_descriptions_not_cut(book: Market) -> None:
         screenshot = app.export_screenshot()
         assert "…" not in screenshot
         assert "filter&#160;to&#160;a&#160;CSV&#160;file" in screenshot
+
+
+async def test_palette_runs_other_sections_action(book: Market) -> None:
+    app = desk_on(book)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        await pilot.press("ctrl+p")
+        await settle(pilot)
+        await pilot.press(*"convert")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ConvertDialog)
+        assert isinstance(app.screen_stack[-2], PortfolioScreen)
+
+
+async def test_palette_lists_every_section(book: Market) -> None:
+    app = desk_on(book)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        titles = [command.title for command in app.get_system_commands(app.screen)]
+        for title in ("New offer", "Take", "Export CSV", "Convert (Portfolio)",
+                      "Convert (Market)", "Chart (Market)", "Load more (History)",
+                      "Export CSV (History)"):
+            assert title in titles
+        assert len(titles) == len(set(titles))
