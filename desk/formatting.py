@@ -151,3 +151,9 @@ def market_message(message: str, *, as_sentence: bool = True) -> str:
     text = text.replace(" is not your offer;", " is not yours;")
     text = _MARKET_AMOUNT.sub(lambda match: f"{int(match[1]):,}{match[2]}", text)
     return sentence(text) if as_sentence else text
+
+
+def count_text(count: int, singular: str, plural: str | None = None) -> str:
+    """Write a count with its noun: "1 trade", "2 trades", "0 ledger entries"."""
+    noun = singular if count == 1 else (plural or f"{singular}s")
+    return f"{count:,} {noun}"

@@ -23,8 +23,9 @@ from desk.backend.errors import DeskError
 from desk.backend.money import ASSETS
 from desk.backend.trading import payment_for
 from desk.export import TRADE_HEADER, export_file, trade_rows, write_csv
-from desk.formatting import age_text, amount_text, rate_text
+from desk.formatting import age_text, amount_text, count_text, rate_text
 from desk.screens.base import DeskScreen
+from desk.widgets.checkbox import TickCheckbox
 from desk.widgets.table import DataView, KeyedTable, Row, right
 
 if TYPE_CHECKING:
@@ -153,7 +154,7 @@ class OpenTradesScreen(DeskScreen):
             yield Select(options, value=ANY, allow_blank=False, compact=True, id="filter-from")
             yield Label("Wanted", classes="filter-label")
             yield Select(options, value=ANY, allow_blank=False, compact=True, id="filter-to")
-            yield Checkbox(mine_label(False), compact=True, id="filter-mine")
+            yield TickCheckbox(mine_label(False), compact=True, id="filter-mine")
         yield DataView(OffersTable(), "No open offers match. Press n to post one.",
                        id="offers-view", focus=True)
         yield Static("", id="page-status", classes="status-line")
@@ -403,4 +404,5 @@ class OpenTradesScreen(DeskScreen):
         self.post_message(self.Exported(path, count))
 
     def on_open_trades_screen_exported(self, event: Exported) -> None:
-        self.notify(f"Wrote {event.count} offers to {event.path}", title="Exported")
+        self.notify(f"Wrote {count_text(event.count, 'offer')} to {event.path.resolve()}",
+                    title="Exported")

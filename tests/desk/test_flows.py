@@ -368,6 +368,38 @@ async def test_export_csv_of_book_and_history(book: Market, tmp_path: Path) -> N
         assert app.errors_shown() == []
 
 
+async def test_export_names_one_offer(desk_market: Market, tmp_path: Path) -> None:
+    from desk.backend import LocalBackend
+
+    alice = LocalBackend(desk_market)
+    alice.register(ALICE, "alice@example.com", PASSWORD)
+    alice.login(ALICE, PASSWORD)
+    alice.create_offer("OpenAI", "Anthropic", "1", "1")
+    (tmp_path / "exports").mkdir()
+    app = desk_on(desk_market, export_dir=Path("exports"))
+    async with app.run_test(notifications=True) as pilot:
+        await log_in(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        await pilot.press("e")
+        await settle(pilot)
+        [(_, _, message)] = [n for n in app.notices if n[1] == "Exported"]
+        assert message.startswith(f"Wrote 1 offer to {tmp_path / 'exports'}/open-trades-")
+
+
+async def test_mine_only_marks_state(book: Market) -> None:
+    app = desk_on(book)
+    async with app.run_test(notifications=True) as pilot:
+        await log_in(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        mine = app.screen.query_one("#filter-mine")
+        assert str(mine.render()).startswith("▐ ▌ Mine only (m): off")
+        await pilot.press("m")
+        await settle(pilot)
+        assert str(mine.render()).startswith("▐✓▌ Mine only (m): on")
+
+
 async def test_expired_session_returns_to_login(desk_market: Market) -> None:
     app = desk_on(desk_market)
     async with app.run_test(notifications=True) as pilot:
