@@ -34,7 +34,7 @@ from textual.timer import Timer
 from textual.worker import get_current_worker
 
 from desk.backend.errors import DeskError, Unauthenticated, Unavailable
-from desk.formatting import sentence
+from desk.formatting import market_message
 from desk.screens.login import LoginScreen
 
 if TYPE_CHECKING:
@@ -476,15 +476,15 @@ class DeskApp(App[None]):
             if self.username:
                 self._end_session(f"{error.message}")
             else:
-                self.notify(sentence(error.message), title=title or "Not logged in",
+                self.notify(market_message(error.message), title=title or "Not logged in",
                             severity="error", markup=False)
         elif isinstance(error, Unavailable):
             self.connection_lost(error.message)
             if action:
-                self.notify(sentence(error.message), title=title or "Request failed",
+                self.notify(market_message(error.message), title=title or "Request failed",
                             severity="error", markup=False)
         elif isinstance(error, DeskError):
-            self.notify(sentence(error.message), title=title or "Request failed",
+            self.notify(market_message(error.message), title=title or "Request failed",
                         severity="error", markup=False)
         else:
             self.log.error("unexpected error in a backend call", error=repr(error))
@@ -520,7 +520,8 @@ class DeskApp(App[None]):
         self.market_changed()
         self.notify("Connection restored.", title="Market")
 
-    # The command palette lists the same bindings as the footer and the help screen.
+    # The command palette lists the same bindings as the footer and the help screen, then
+    # the actions of the other sections.
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         from desk.screens.help import screen_bindings
@@ -530,6 +531,34 @@ class DeskApp(App[None]):
                 continue
             run = partial(self.run_action, entry.action, entry.node)
             yield SystemCommand(entry.description, f"{entry.key_display} · {entry.help}", run)
+        yield from self._section_commands(screen)
         for command in super().get_system_commands(screen):
             if command.title not in ("Quit", "Keys"):
                 yield command
+
+    def _section_commands(self, current: Screen[Any]) -> Iterable[SystemCommand]:
+        """Yield the own actions of every section but ``current``; each switches to its
+        section first, then runs there."""
+        if not self.username or current.is_modal:
+            return  # switching sections from a dialog would replace the dialog
+        for name, section_title in SECTIONS.items():
+            if not self.is_screen_installed(name):
+                continue
+            section = self.get_screen(name)
+            if section is current:
+                continue
+            # Only the section's own bindings: the shared ones (number keys, ?, r) and the
+            # app's focus keys are already listed or mean nothing from elsewhere.
+            for binding in type(section).__dict__.get("BINDINGS", []):
+                if not isinstance(binding, Binding) or binding.action.startswith("app."):
+                    continue
+                key = binding.key_display or binding.key.split(",")[0]
+                help_text = f"{key} on {section_title} · {binding.tooltip or binding.description}"
+                run = partial(self._run_in_section, name, binding.action)
+                yield SystemCommand(f"{binding.description} ({section_title})", help_text, run)
+
+    async def _run_in_section(self, name: str, action: str) -> None:
+        section = self.get_screen(name)
+        if self.screen is not section:
+            await self.switch_screen(name)
+        await self.run_action(action, section)

@@ -8,6 +8,7 @@ import importlib.util
 import ipaddress
 import logging
 import signal
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -121,6 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.INFO if args.command == "serve" else logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Alembic (1.20) logs a "setup plugin" line for each of its plugins whenever it loads.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     if args.command is None:
         # The desk reads its settings in a worker, after its first screen is drawn.
         return open_desk(args)
@@ -312,8 +315,21 @@ def serve(settings: Settings, host: str, port: int, url: str | None, *,
               f"or listen on {DEFAULT_HOST}.", file=sys.stderr)
         return 2
 
-    market = Market.open(url or settings.database(), settings.market_config(), demo=demo,
-                         pool=settings.pool_options())
+    shown_host = f"[{host}]" if ":" in host else host
+    # Bound before the database is opened, so that a busy port leaves no new database behind.
+    try:
+        listener = bind_listener(host, port)
+    except OSError as error:
+        reason = (error.strerror or str(error)).lower()
+        print(f"desk: could not start the server on {shown_host}:{port}: {reason}",
+              file=sys.stderr)
+        return 1
+    try:
+        market = Market.open(url or settings.database(), settings.market_config(), demo=demo,
+                             pool=settings.pool_options())
+    except BaseException:
+        listener.close()
+        raise
     if market.database.dialect == "postgresql" and settings.secret_key is None:
         # Each server would sign with its own data folder's key, and reject the others' tokens.
         log.warning("DESK_SECRET_KEY is not set, so this server signs sessions with the key in "
@@ -323,7 +339,6 @@ def serve(settings: Settings, host: str, port: int, url: str | None, *,
     app = create_app(market, cors_origins=settings.cors_origins,
                      stream_options=settings.stream_options())
     server = uvicorn.Server(uvicorn_config(app, settings, host, port))
-    shown_host = f"[{host}]" if ":" in host else host
     log.info("starting server on http://%s:%d with database %s", shown_host, port,
              market.location)
     if settings.cors_origins:
@@ -340,7 +355,7 @@ def serve(settings: Settings, host: str, port: int, url: str | None, *,
     # again in every full collection while the server handles requests.
     gc.freeze()
     try:
-        server.run()
+        server.run(sockets=[listener])
     except KeyboardInterrupt:
         pass
     except SystemExit:
@@ -353,8 +368,26 @@ def serve(settings: Settings, host: str, port: int, url: str | None, *,
         signal.signal(signal.SIGTERM, previous_handler)
         runtime.stop()
         market.close()
+        listener.close()
         log.info("server stopped")
     return 0
+
+
+def bind_listener(host: str, port: int) -> socket.socket:
+    """Bind the server's TCP socket as uvicorn (0.55, ``Config.bind_socket``) would.
+
+    Raises ``OSError`` when the address cannot be bound, such as a port already in use.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family=family, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+    except OSError:
+        listener.close()
+        raise
+    listener.set_inheritable(True)
+    return listener
 
 
 def describe_database(url: str) -> str:

@@ -15,6 +15,10 @@ from desk.backend.money import PLACES
 
 SIGNIFICANT_DIGITS = 4
 # A number with commas between groups of three digits, as ``amount_text`` writes it.
+# An amount in a market message: at least four digits before a decimal point. Ids and
+# counts have no decimal point and keep their plain digits.
+_MARKET_AMOUNT = re.compile(r"(?<![\w.,])(\d{4,})(\.\d+)")
+_MARKET_OFFER = re.compile(r"\btrade (\d+)\b")
 _GROUPED_NUMBER = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")
 MAX_PRICE_PLACES = 12
 USD_PLACES = 2
@@ -134,3 +138,22 @@ def without_thousands_separators(text: str) -> str:
     if _GROUPED_NUMBER.fullmatch(stripped):
         return stripped.replace(",", "")
     return stripped
+
+
+def market_message(message: str, *, as_sentence: bool = True) -> str:
+    """Word a message of the market as the desk does: "offer 3" for the API's "trade 3",
+    amounts with thousands separators and, unless ``as_sentence`` is False, as a sentence.
+
+    Use ``as_sentence=False`` for a reason shown after a field's label.
+    """
+    text = _MARKET_OFFER.sub(r"offer \1", message)
+    text = text.replace(" is your own offer;", " is your own;")
+    text = text.replace(" is not your offer;", " is not yours;")
+    text = _MARKET_AMOUNT.sub(lambda match: f"{int(match[1]):,}{match[2]}", text)
+    return sentence(text) if as_sentence else text
+
+
+def count_text(count: int, singular: str, plural: str | None = None) -> str:
+    """Write a count with its noun: "1 trade", "2 trades", "0 ledger entries"."""
+    noun = singular if count == 1 else (plural or f"{singular}s")
+    return f"{count:,} {noun}"

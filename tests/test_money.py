@@ -109,3 +109,15 @@ def test_format_amount_fixed_places() -> None:
     assert format_amount(Decimal("12.5"), "OpenAI") == "12.500000"
     assert format_amount(Decimal(0), "BTC") == "0.00000000"
     assert format_amount(Decimal("1E+3"), "OpenAI") == "1000.000000"
+
+
+@pytest.mark.parametrize(("typed", "echoed"), [
+    ("0.0000001", "got 0.0000001"),
+    ("1e-20", "got 0.00000000000000000001"),
+    ("1e400", "got 1E+400"),
+    ("-5", "got -5"),
+])
+def test_rejection_echoes_plain_number(typed: str, echoed: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse_amount(typed, "OpenAI")
+    assert str(caught.value).endswith(echoed)

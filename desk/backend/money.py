@@ -23,6 +23,8 @@ RATE_PLACES = 10
 PRICE_PLACES = 12
 MAX_AMOUNT = Decimal(10) ** 12
 MAX_RATE = Decimal(10) ** 12
+# Numbers in messages are written without an exponent up to this power of ten.
+MAX_PLAIN_EXPONENT = 40
 
 # Longest numeric string accepted; longer input is rejected before Decimal parses it.
 MAX_NUMBER_LENGTH = 64
@@ -63,11 +65,19 @@ def parse_number(value: object, field: str) -> Decimal:
     return number
 
 
+def number_text(number: Decimal) -> str:
+    """Write a number as people write it (0.0000001, not 1E-7), unless that needs more than
+    about 40 digits (1E+400 stays as it is)."""
+    if -MAX_PLAIN_EXPONENT <= number.adjusted() <= MAX_PLAIN_EXPONENT:
+        return f"{number:f}"
+    return str(number)
+
+
 def _check_positive(number: Decimal, field: str, maximum: Decimal) -> None:
     if number <= 0:
-        raise InvalidInput(field, f"must be greater than zero, got {number}")
+        raise InvalidInput(field, f"must be greater than zero, got {number_text(number)}")
     if number > maximum:
-        raise InvalidInput(field, f"must be at most {maximum:,.0f}, got {number}")
+        raise InvalidInput(field, f"must be at most {maximum:,.0f}, got {number_text(number)}")
 
 
 def _places_of(number: Decimal) -> int:
@@ -84,7 +94,8 @@ def _places_of(number: Decimal) -> int:
 
 def _check_places(number: Decimal, field: str, places: int, what: str) -> None:
     if _places_of(number) > places:
-        raise InvalidInput(field, f"{what} allows at most {places} decimal places, got {number}")
+        raise InvalidInput(field, f"{what} allows at most {places} decimal places, got "
+                                  f"{number_text(number)}")
 
 
 def parse_amount(value: object, asset: str, field: str = "amount") -> Decimal:

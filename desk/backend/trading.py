@@ -135,7 +135,8 @@ def create_offer(
         )
     if payment > MAX_AMOUNT:
         raise InvalidInput(
-            "exchange_rate", f"a taker would pay {payment} {target}, above the maximum of 10^12"
+            "exchange_rate", f"a taker would pay {format_amount(payment, target)} {target}, "
+                             f"above the maximum of {MAX_AMOUNT:,.0f}"
         )
 
     minor = to_minor(quantity, source)

@@ -74,8 +74,11 @@ class DeskScreen(BackendCalls, Screen[None]):
                 tooltip="List every key of this screen"),
         Binding("5", "app.help", "Keys", show=False, id="help.number",
                 tooltip="List every key of this screen"),
-        Binding("r", "reload", "Refresh", id="reload", tooltip="Load this screen's data again"),
-        Binding("ctrl+l", "app.logout", "Log out", id="logout",
+        # Shown only in the list of keys and the command palette, so that at 80 columns the
+        # footer has room for each screen's own keys.
+        Binding("r", "reload", "Refresh", id="reload", show=False,
+                tooltip="Load this screen's data again"),
+        Binding("ctrl+l", "app.logout", "Log out", id="logout", show=False,
                 tooltip="End the session and return to the login screen"),
     ]
 

@@ -15,7 +15,12 @@ from textual.widgets import Button, Label, Select, Static
 from desk.backend.conversion import quote
 from desk.backend.errors import DeskError, InvalidInput, NotFound, Unauthenticated, Unavailable
 from desk.backend.money import ASSETS, BTC, parse_amount
-from desk.formatting import amount_text, btc_price_text, without_thousands_separators
+from desk.formatting import (
+    amount_text,
+    btc_price_text,
+    market_message,
+    without_thousands_separators,
+)
 from desk.screens.base import DeskModal
 from desk.screens.dialog_parts import FORM_ROWS, failure_text
 from desk.widgets.field import Field
@@ -211,10 +216,11 @@ class ConvertDialog(DeskModal):
         status.add_class("-error")
         row = FORM_ROWS.get(event.field or "")
         if row in ("from", "to", "amount"):
-            self.query_one(f"#row-{row}", FormRow).show_error(event.message.split(": ", 1)[-1])
+            self.query_one(f"#row-{row}", FormRow).show_error(
+                market_message(event.message.split(": ", 1)[-1], as_sentence=False))
             status.update("✗ The market rejected the conversion; see the field marked above.")
         else:
-            status.update(f"✗ {event.message}")
+            status.update(f"✗ {market_message(event.message)}")
 
     def on_convert_dialog_converted(self, event: Converted) -> None:
         conversion = event.conversion

@@ -3,7 +3,7 @@ text of a failed call."""
 
 from __future__ import annotations
 
-from desk.formatting import sentence
+from desk.formatting import market_message
 
 # Field names of ``InvalidInput`` errors, mapped to the row of the form that holds them.
 FORM_ROWS = {
@@ -17,4 +17,4 @@ FORM_ROWS = {
 def failure_text(error: BaseException | None) -> str:
     """Write why a backend call failed, as a sentence for a dialog's status line."""
     message = getattr(error, "message", None) or f"{type(error).__name__}: {error}"
-    return sentence(message)
+    return market_message(message)

@@ -72,7 +72,7 @@ def keys_table(entries: list[KeyEntry], title: str) -> Table:
                   padding=(0, 1), expand=True, show_header=False)
     table.add_column("key", style="bold", no_wrap=True, width=8)
     table.add_column("action", no_wrap=True, width=14)
-    table.add_column("what it does", ratio=1, no_wrap=True, overflow="ellipsis")
+    table.add_column("what it does", ratio=1, overflow="fold")
     for entry in entries:
         table.add_row(entry.key_display, entry.description, Text(entry.help, style="dim"))
     return table

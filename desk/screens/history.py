@@ -22,7 +22,7 @@ from desk.export import (
     trade_rows,
     write_csv,
 )
-from desk.formatting import amount_text, time_text
+from desk.formatting import amount_text, count_text, time_text
 from desk.screens.base import DeskScreen
 from desk.widgets.table import DataView, KeyedTable, Row, right
 
@@ -235,5 +235,8 @@ class HistoryScreen(DeskScreen):
         self.post_message(self.Exported(path, count, table_name))
 
     def on_history_screen_exported(self, event: Exported) -> None:
-        noun = "ledger entries" if event.table_name == "ledger" else "trades"
-        self.notify(f"Wrote {event.count} {noun} to {event.path}", title="Exported")
+        if event.table_name == "ledger":
+            counted = count_text(event.count, "ledger entry", "ledger entries")
+        else:
+            counted = count_text(event.count, "trade")
+        self.notify(f"Wrote {counted} to {event.path.resolve()}", title="Exported")

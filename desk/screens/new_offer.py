@@ -13,6 +13,7 @@ from textual.message import Message
 from textual.widgets import Button, Label, Select, Static
 
 from desk.backend.errors import DeskError, InvalidInput, Unauthenticated, Unavailable
+from desk.formatting import market_message
 from desk.screens.base import DeskModal
 from desk.screens.dialog_parts import FORM_ROWS, failure_text
 from desk.widgets.field import Field
@@ -147,11 +148,11 @@ class NewOfferDialog(DeskModal):
         status.add_class("-error")
         row = FORM_ROWS.get(event.field or "")
         if row:
-            reason = event.message.split(": ", 1)[-1]
+            reason = market_message(event.message.split(": ", 1)[-1], as_sentence=False)
             self.query_one(f"#row-{row}", FormRow).show_error(reason)
             status.update("✗ The market rejected the offer; see the field marked above.")
         else:
-            status.update(f"✗ {event.message}")
+            status.update(f"✗ {market_message(event.message)}")
 
     def on_new_offer_dialog_posted(self, event: Posted) -> None:
         self.dismiss(event.trade)

@@ -24,8 +24,9 @@ from desk.backend.errors import DeskError
 from desk.backend.money import ASSETS
 from desk.backend.trading import payment_for
 from desk.export import TRADE_HEADER, export_file, trade_rows, write_csv
-from desk.formatting import age_text, amount_text, rate_text
+from desk.formatting import age_text, amount_text, count_text, rate_text
 from desk.screens.base import DeskScreen
+from desk.widgets.checkbox import TickCheckbox
 from desk.widgets.table import DataView, KeyedTable, Row, right
 
 if TYPE_CHECKING:
@@ -104,15 +105,16 @@ class OpenTradesScreen(DeskScreen):
         Binding("t", "take", "Take", id="trades.take", tooltip="Take the selected offer"),
         Binding("x", "cancel_offer", "Cancel offer", id="trades.cancel",
                 tooltip="Cancel the selected offer, if it is yours"),
+        # The page keys are named in the status line under the table instead of the footer.
         Binding("right_square_bracket", "page(1)", "Next page", id="trades.next", key_display="]",
-                tooltip="Show the next page of offers"),
+                show=False, tooltip="Show the next page of offers"),
         Binding("left_square_bracket", "page(-1)", "Previous page", id="trades.previous",
-                key_display="[", tooltip="Show the previous page of offers"),
+                key_display="[", show=False, tooltip="Show the previous page of offers"),
         Binding("f", "focus_filter", "Filter", id="trades.filter",
                 tooltip="Choose the pair of tokens to list"),
         Binding("m", "toggle_mine", "Mine only", id="trades.mine", show=False,
                 tooltip="List only your own offers, or everyone's"),
-        Binding("e", "export", "Export CSV", id="trades.export",
+        Binding("e", "export", "Export CSV", id="trades.export", show=False,
                 tooltip="Write the offers that match the filter to a CSV file"),
     ]
 
@@ -156,7 +158,7 @@ class OpenTradesScreen(DeskScreen):
             yield Select(options, value=ANY, allow_blank=False, compact=True, id="filter-from")
             yield Label("Wanted", classes="filter-label")
             yield Select(options, value=ANY, allow_blank=False, compact=True, id="filter-to")
-            yield Checkbox(mine_label(False), compact=True, id="filter-mine")
+            yield TickCheckbox(mine_label(False), compact=True, id="filter-mine")
         yield DataView(OffersTable(), "No open offers match. Press n to post one.",
                        id="offers-view", focus=True)
         yield Static("", id="page-status", classes="status-line")
@@ -410,4 +412,5 @@ class OpenTradesScreen(DeskScreen):
         self.post_message(self.Exported(path, count))
 
     def on_open_trades_screen_exported(self, event: Exported) -> None:
-        self.notify(f"Wrote {event.count} offers to {event.path}", title="Exported")
+        self.notify(f"Wrote {count_text(event.count, 'offer')} to {event.path.resolve()}",
+                    title="Exported")

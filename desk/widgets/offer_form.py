@@ -12,7 +12,7 @@ from textual.containers import Vertical
 from textual.widgets import Select, Static
 
 from desk.backend.errors import InvalidInput
-from desk.backend.money import ASSETS, parse_amount, parse_rate
+from desk.backend.money import ASSETS, MAX_AMOUNT, parse_amount, parse_rate
 from desk.backend.trading import payment_for
 from desk.formatting import amount_text, rate_text, without_thousands_separators
 from desk.widgets.field import Field
@@ -119,6 +119,9 @@ class OfferForm(Vertical):
             payment = payment_for(amount, rate, target)
             if payment <= 0:
                 errors["rate"] = f"a taker would pay nothing: it rounds down to 0 {target}"
+            elif payment > MAX_AMOUNT:
+                errors["rate"] = (f"a taker would pay {amount_text(payment, target)} {target}, "
+                                  f"above the maximum of {MAX_AMOUNT:,.0f}")
 
         for name, message in errors.items():
             self.query_one(f"#row-{name}", FormRow).show_error(message)

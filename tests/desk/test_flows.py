@@ -178,7 +178,7 @@ async def test_taker_without_funds_changes_nothing(desk_market: Market) -> None:
         await settle(pilot)
         [(severity, title, message)] = app.errors_shown()
         assert title == f"Offer {offer.id} not taken"
-        assert message.startswith(f"Cannot take trade {offer.id}")
+        assert message.startswith(f"Cannot take offer {offer.id}")
         assert "you have 0.25000000 BTC available" in message
         assert app.screen.query_one(KeyedTable).row_count == 1
     assert snapshot(DB_URL) == before
@@ -322,6 +322,21 @@ async def test_new_offer_reads_thousands_separators(desk_market: Market) -> None
     assert rate == Decimal("1000.5")
 
 
+async def test_new_offer_checks_payment_limit(desk_market: Market) -> None:
+    app = desk_on(desk_market)
+    async with app.run_test(notifications=True) as pilot:
+        await log_in(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        await pilot.press("n")
+        await settle(pilot)
+        await fill(pilot, "#offer-amount", "100")
+        await fill(pilot, "#offer-rate", "100,000,000,000")
+        error = str(app.screen.query_one("#row-rate .row-error").render())
+        assert error == ("✗ a taker would pay 10,000,000,000,000.000000 Anthropic, above the "
+                         "maximum of 1,000,000,000,000")
+
+
 async def test_export_csv_of_book_and_history(book: Market, tmp_path: Path) -> None:
     app = desk_on(book, export_dir=tmp_path)
     async with app.run_test(notifications=True) as pilot:
@@ -351,6 +366,38 @@ async def test_export_csv_of_book_and_history(book: Market, tmp_path: Path) -> N
         assert {entry["reason"] for entry in entries} == {"grant"}
         assert Decimal(entries[0]["amount"]) > 0
         assert app.errors_shown() == []
+
+
+async def test_export_names_one_offer(desk_market: Market, tmp_path: Path) -> None:
+    from desk.backend import LocalBackend
+
+    alice = LocalBackend(desk_market)
+    alice.register(ALICE, "alice@example.com", PASSWORD)
+    alice.login(ALICE, PASSWORD)
+    alice.create_offer("OpenAI", "Anthropic", "1", "1")
+    (tmp_path / "exports").mkdir()
+    app = desk_on(desk_market, export_dir=Path("exports"))
+    async with app.run_test(notifications=True) as pilot:
+        await log_in(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        await pilot.press("e")
+        await settle(pilot)
+        [(_, _, message)] = [n for n in app.notices if n[1] == "Exported"]
+        assert message.startswith(f"Wrote 1 offer to {tmp_path / 'exports'}/open-trades-")
+
+
+async def test_mine_only_marks_state(book: Market) -> None:
+    app = desk_on(book)
+    async with app.run_test(notifications=True) as pilot:
+        await log_in(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        mine = app.screen.query_one("#filter-mine")
+        assert str(mine.render()).startswith("▐ ▌ Mine only (m): off")
+        await pilot.press("m")
+        await settle(pilot)
+        assert str(mine.render()).startswith("▐✓▌ Mine only (m): on")
 
 
 async def test_expired_session_returns_to_login(desk_market: Market) -> None:

@@ -62,7 +62,9 @@ def test_port_in_use(server: ServerProcess, tmp_path: Path) -> None:
     result = run_desk("serve", "--port", str(server.port), folder=tmp_path,
                       secret_key="k" * 40)
     assert result.returncode == 1
-    assert f"could not start the server on {HOST}:{server.port}" in result.stderr
+    assert (f"could not start the server on {HOST}:{server.port}: address already in use"
+            in result.stderr)
+    assert not (tmp_path / "data" / "desk.db").exists()
 
 
 def test_start_and_stop_logged(tmp_path: Path) -> None:
@@ -81,6 +83,7 @@ def test_start_and_stop_logged(tmp_path: Path) -> None:
     database = process.database_url.removeprefix("sqlite:///")
     assert f"starting server on {process.url} with database {database}" in log
     assert log.rstrip().endswith("server stopped")
+    assert "setup plugin" not in log
 
 
 def test_serve_without_demo_user(tmp_path: Path) -> None:
