@@ -188,14 +188,14 @@ class DeskApp(App[None]):
     # The connection
 
     # The login screen is the bottom of the screen stack. Login pushes the portfolio over it,
-    # and the sections are installed screens swapped with ``switch_screen`` above it; logout
+    # and the sections above it are installed screens swapped with ``switch_screen``. Logout
     # pops back down to it. Textual's modes would re-parse the whole stylesheet the first time
     # each mode's screen is shown (about 0.1 s each with Textual 8.2), and installed screens
     # keep their state while hidden all the same.
 
     def get_default_screen(self) -> Screen[Any]:
-        # Not pushed over Textual's blank default screen: that costs the first frame a blank
-        # screen and a second styling of every login widget when the login screen resumes.
+        # Pushing the login screen over Textual's blank default screen instead would cost the
+        # first frame a blank screen and a second styling of every login widget.
         return self.get_screen("login")
 
     def on_mount(self) -> None:

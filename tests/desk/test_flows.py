@@ -451,7 +451,7 @@ async def test_logout_focuses_password(desk_market: Market) -> None:
         assert app.username == "newbie"
 
 
-async def test_logout_over_a_dialog_leaves_only_the_login_screen(desk_market: Market) -> None:
+async def test_logout_over_dialog_leaves_login_only(desk_market: Market) -> None:
     app = desk_on(desk_market)
     async with app.run_test(notifications=True) as pilot:
         await log_in(pilot)

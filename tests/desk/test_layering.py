@@ -44,8 +44,10 @@ def test_screens_use_only_the_backend_interface() -> None:
     assert offenders == {}
 
 
-def run_python(code: str) -> None:
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+def run_python(code: str) -> str:
+    done = subprocess.run([sys.executable, "-c", code], check=True, timeout=60,
+                          capture_output=True, text=True)
+    return done.stdout
 
 
 def test_backend_never_imports_textual() -> None:
@@ -67,3 +69,28 @@ def test_login_screen_needs_no_database_libraries() -> None:
         "               if m in sys.modules)\n"
         "assert not heavy, heavy\n"
     )
+
+
+def test_first_frame_needs_no_database_libraries() -> None:
+    # The desk opens its market in a worker once the first frame is drawn. The opener below
+    # replaces the market's, so it records what was loaded by then and which screens existed.
+    output = run_python(
+        "import sys\n"
+        "from desk.app import DeskApp\n"
+        "HEAVY = ('sqlalchemy', 'alembic', 'httpx', 'fastapi', 'uvicorn', 'passlib',\n"
+        "         'bcrypt', 'jwt', 'pydantic', 'pydantic_settings', 'desk.backend.market',\n"
+        "         'desk.backend.local', 'desk.backend.remote', 'desk.backend.schemas',\n"
+        "         'desk.screens.portfolio', 'desk.screens.trades', 'desk.screens.market',\n"
+        "         'desk.screens.history')\n"
+        "seen = {}\n"
+        "def open_backend():\n"
+        "    seen['loaded'] = sorted(m for m in HEAVY if m in sys.modules)\n"
+        "    seen['stack'] = [type(screen).__name__ for screen in app.screen_stack]\n"
+        "    app.call_from_thread(app.exit)\n"
+        "    raise RuntimeError('this test opens no market')\n"
+        "app = DeskApp(open_backend)\n"
+        "app.run(headless=True, size=(80, 24))\n"
+        "print(seen)\n"
+    )
+    assert "'stack': ['LoginScreen']" in output
+    assert "'loaded': []" in output
