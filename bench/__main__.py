@@ -1,7 +1,7 @@
 """Run every benchmark, print a table per benchmark and update docs/benchmarks.md.
 
     python -m bench            # the full run, about 10 minutes on 2 cores; writes the page
-    python -m bench --quick    # a small run for CI, well under a minute; writes nothing
+    python -m bench --quick    # a small run for CI, about 2 minutes; writes nothing
     python -m bench --quick --only execute --only growth
 
 A benchmark is a module in ``BENCHMARKS`` with a function ``run(quick: bool)`` that returns a
