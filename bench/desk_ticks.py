@@ -6,7 +6,7 @@ feed (``FeedRunner`` with the seeded ``RandomWalk``) then ticks every 50 ms on i
 in the embedded desk. Each tick stores the new prices of the five AI tokens and BTC and
 publishes one ``price`` event, which reaches the desk through its live stream.
 
-A probe on the app's event loop asks to run every ``PROBE_SECONDS`` and records how late it
+A probe on the app's event loop is scheduled every ``PROBE_SECONDS`` and records how late it
 runs: that lateness is the event-loop lag a key press or a frame would see. The baseline is
 the same probe in a bare Textual app with one line of text and no load, run in the same
 process just before. One frame at 60 Hz (16.7 ms) is the goal for the desk's p99.
