@@ -80,7 +80,8 @@ class PriceChartScreen(BackendCalls, Screen[None]):
         self.history = PriceHistory(CHART_POINTS)
 
     def compose(self) -> ComposeResult:
-        yield DeskHeader(section="market")
+        # No section keys: the number keys do not apply until Escape returns to the market.
+        yield DeskHeader()
         yield ConnectionBanner()
         yield Static("", id="chart-summary")
         yield PriceChart(self._axis_label, id="chart")

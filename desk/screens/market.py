@@ -123,6 +123,9 @@ class MarketScreen(DeskScreen):
         # Drawing all six panels in one frame cost about 11 ms of CPU (Textual 8.2, measured
         # with bench/desk_ticks.py), most of a 60 Hz frame. Spread over frames, a key press
         # waits for one panel at most.
+        if not self.is_attached:  # removed at logout while panels waited to be drawn
+            self._undrawn = []
+            return
         batch, self._undrawn = self._undrawn[:PANELS_PER_FRAME], self._undrawn[PANELS_PER_FRAME:]
         prices = {price.token_type: price for price in self.app.prices}
         now = self.app.clock()
