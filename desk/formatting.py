@@ -15,11 +15,12 @@ from desk.backend.money import PLACES
 
 SIGNIFICANT_DIGITS = 4
 # A number with commas between groups of three digits, as ``amount_text`` writes it.
+_GROUPED_NUMBER = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")
 # An amount in a market message: at least four digits before a decimal point. Ids and
 # counts have no decimal point and keep their plain digits.
 _MARKET_AMOUNT = re.compile(r"(?<![\w.,])(\d{4,})(\.\d+)")
+# An offer as the API names it: "trade 3".
 _MARKET_OFFER = re.compile(r"\btrade (\d+)\b")
-_GROUPED_NUMBER = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")
 MAX_PRICE_PLACES = 12
 USD_PLACES = 2
 

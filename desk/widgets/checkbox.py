@@ -9,8 +9,8 @@ from textual.widgets import Checkbox
 class TickCheckbox(Checkbox):
     """A ``Checkbox`` with a tick when checked and a blank when not.
 
-    Textual's checkbox draws an X in both states and tells them apart by colour alone, so in
-    monochrome an unchecked box reads as ticked.
+    Textual's checkbox draws an X in both states and distinguishes them by colour alone, so
+    in monochrome an unchecked box reads as ticked.
     """
 
     @property

@@ -174,7 +174,12 @@ async def test_taker_without_funds_changes_nothing(desk_market: Market) -> None:
         await log_in(pilot)
         await pilot.press("2")
         await settle(pilot)
-        await pilot.press("t", "y")
+        await pilot.press("t")
+        await settle(pilot)
+        warning = str(app.screen.query_one("#take-funds").render())
+        assert warning.startswith("⚠ You have 0.25000000 BTC available, less than the "
+                                  "9.99999990 BTC this offer costs.")
+        await pilot.press("y")
         await settle(pilot)
         [(severity, title, message)] = app.errors_shown()
         assert title == f"Offer {offer.id} not taken"
