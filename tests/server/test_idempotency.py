@@ -206,7 +206,9 @@ def test_dropped_execute_retried_once(proxy: LossyProxy, server: ServerProcess,
     assert proxy.lost == [b"POST /api/trades/execute HTTP/1.1"]
     assert executed.status == "completed"
     assert executed.executor_id == taker.user_id
-    assert server.log_text(start).count("POST /api/trades/execute 200") == 2
+    # The access log line follows the response, so wait for the second one to be written.
+    executed_lines = server.wait_for_log(r"POST /api/trades/execute 200", count=2, start=start)
+    assert len(executed_lines) == 2
     assert ledger_entries(server, trade["id"]) == 4
     taker.close()
 
