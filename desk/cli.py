@@ -406,6 +406,34 @@ def describe_database(url: str) -> str:
     return url
 
 
+def open_backend(args: argparse.Namespace, closers: list[Callable[[], None]]) -> Backend:
+    """Open the market named by the desk's arguments and settings, in the desk's worker thread.
+
+    Appends to ``closers`` what must be closed when the desk quits. An unusable data folder or
+    database path raises ``SettingsError`` naming the path instead of the bare ``OSError``.
+    """
+    settings = load_settings()
+    server_url = args.server or (None if args.db else settings.server_url)
+    if server_url:
+        from desk.backend.remote import HttpBackend
+
+        return HttpBackend(server_url)
+
+    from desk.backend.local import LocalBackend
+    from desk.backend.market import Market
+
+    try:
+        # The market config reads, or first writes, the signing key kept in the data folder.
+        market = Market.open(args.db or settings.database(), settings.market_config())
+    except OSError as error:
+        raise SettingsError(describe_os_error(error)) from None
+    closers.append(market.close)
+    runtime = settings.runtime(market)
+    runtime.start()
+    closers.append(runtime.stop)
+    return LocalBackend(market)
+
+
 class SettingsError(DeskError):
     """The ``DESK_*`` settings or the ``.env`` file hold an invalid value."""
 
@@ -419,7 +447,8 @@ def load_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as error:
-        raise SettingsError(f"invalid settings: {error}") from None
+        # Not str(error): pydantic's text repeats the rejected values, the signing key among them.
+        raise SettingsError(f"invalid settings:\n{describe_settings_error(error)}") from None
     except UnicodeDecodeError as error:
         raise SettingsError(f"invalid settings: {describe_env_file_error(error)}") from None
 
@@ -441,31 +470,13 @@ def open_desk(args: argparse.Namespace) -> int:
 
     closers: list[Callable[[], None]] = []
 
-    def open_backend() -> Backend:
-        settings = load_settings()
-        server_url = args.server or (None if args.db else settings.server_url)
-        if server_url:
-            from desk.backend.remote import HttpBackend
-
-            return HttpBackend(server_url)
-
-        from desk.backend.local import LocalBackend
-        from desk.backend.market import Market
-
-        market = Market.open(args.db or settings.database(), settings.market_config())
-        closers.append(market.close)
-        runtime = settings.runtime(market)
-        runtime.start()
-        closers.append(runtime.stop)
-        return LocalBackend(market)
-
     if args.server:
         location = f"server {args.server}"
     elif args.db:
         location = f"database {describe_database(args.db)}"
     else:
         location = ""  # known once the settings are read
-    app = DeskApp(open_backend, location=location)
+    app = DeskApp(lambda: open_backend(args, closers), location=location)
     # Textual draws on the terminal; log records go to its devtools log instead of stderr.
     from textual.logging import TextualHandler
 

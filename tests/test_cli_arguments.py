@@ -1,12 +1,14 @@
-"""The command line's reading of ``--db``: a SQLAlchemy URL, or a SQLite file's path."""
+"""The command line's arguments: ``--db`` as a URL or a SQLite file's path, and the market
+the desk opens from its arguments and settings."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from desk.cli import build_parser, database_argument
+from desk.cli import SettingsError, build_parser, database_argument, open_backend
 
 
 def test_db_url_kept() -> None:
@@ -27,3 +29,28 @@ def test_every_db_option_takes_path(command: list[str]) -> None:
     values = [value for name, value in vars(arguments).items() if name.endswith("db")
               or name.endswith("db_url")]
     assert "sqlite:////tmp/desk.sqlite" in values
+
+
+def test_desk_names_unusable_data_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    occupied = tmp_path / "occupied"
+    occupied.write_text("a file where the data folder should be")
+    monkeypatch.setenv("DESK_DATA_DIR", str(occupied))
+    closers: list[Callable[[], None]] = []
+
+    with pytest.raises(SettingsError) as raised:
+        open_backend(build_parser().parse_args([]), closers)
+
+    assert f"cannot use {occupied}" in raised.value.message
+    assert "DESK_DATA_DIR" in raised.value.message
+    assert closers == []
+
+
+def test_desk_settings_error_hides_values(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DESK_FEED_INTERVAL_SECONDS", "not-a-number-secret")
+
+    with pytest.raises(SettingsError) as raised:
+        open_backend(build_parser().parse_args([]), [])
+
+    assert "DESK_FEED_INTERVAL_SECONDS" in raised.value.message
+    assert "not-a-number-secret" not in raised.value.message
