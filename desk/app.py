@@ -52,7 +52,7 @@ PRICE_INTERVAL_SECONDS = 5.0
 # Stream events are applied at most this often, so a burst of ticks costs one refresh.
 EVENT_BATCH_SECONDS = 0.1
 # Seconds between attempts to reach a market that stopped responding.
-RETRY_DELAYS_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
+RETRY_DELAYS_SECONDS = (1.0, 2.0, 5.0, 10.0)
 # The sections after login, in the order of their number keys.
 SECTIONS: dict[str, str] = {
     "portfolio": "Portfolio",
@@ -448,9 +448,7 @@ class DeskApp(App[None]):
         self.stream_state = message.state.value
         if message.state is StreamState.CONNECTED and self.connection_problem:
             # The server is back: try the requests again now instead of after the delay.
-            if self._retry_timer is not None:
-                self._retry_timer.stop()
-            self._retry_connection()
+            self.retry_now()
         elif message.state is StreamState.CLOSED:
             # The server rejected the session: the reload's request reports it.
             self.market_changed()
@@ -499,6 +497,12 @@ class DeskApp(App[None]):
             delay = self.retry_delays[min(self._retry_attempt, len(self.retry_delays) - 1)]
             self._retry_attempt += 1
             self._retry_timer = self.set_timer(delay, self._retry_connection)
+
+    def retry_now(self) -> None:
+        """Try the lost connection again at once instead of after the pending delay."""
+        if self._retry_timer is not None:
+            self._retry_timer.stop()
+        self._retry_connection()
 
     def _retry_connection(self) -> None:
         self._retry_timer = None

@@ -47,7 +47,7 @@ MIN_STALE_SECONDS = 1.0
 # next one twice as long, up to MAX_DELAY. Each delay is drawn between half and all of that,
 # so that many desks cut off at once do not reconnect in step.
 INITIAL_DELAY_SECONDS = 0.5
-MAX_DELAY_SECONDS = 30.0
+MAX_DELAY_SECONDS = 10.0
 # A connection that stayed up this many seconds starts the backoff again from the beginning.
 STABLE_SECONDS = 10.0
 # Seconds allowed for the TCP connection, the WebSocket handshake and the hello message, and

@@ -491,6 +491,26 @@ async def test_dropped_connection_shows_banner(desk_market: Market) -> None:
         assert ("information", "Market", "Connection restored.") in app.notices
 
 
+async def test_refresh_key_retries_at_once(desk_market: Market) -> None:
+    from tests.desk.harness import DroppingBackend, make_app
+
+    backend = DroppingBackend(desk_market)
+    app = make_app(lambda: backend)  # the automatic retry waits an hour
+    async with app.run_test(notifications=True) as pilot:
+        await log_in(pilot)
+        backend.dropped = True
+        await pilot.press("r")
+        await settle(pilot)
+        banner = app.screen.query_one("ConnectionBanner")
+        assert banner.has_class("-shown")
+
+        backend.dropped = False
+        await pilot.press("r")
+        await settle(pilot)
+        assert not banner.has_class("-shown")
+        assert ("information", "Market", "Connection restored.") in app.notices
+
+
 async def test_refresh_keeps_cursor_on_offer(book: Market) -> None:
     from desk.backend import LocalBackend
 
