@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import jwt
 import pytest
+from sqlalchemy import event
 
 from desk.backend import LocalBackend, Market, Unauthenticated
 from desk.backend.security import load_or_create_secret
@@ -105,3 +106,36 @@ def test_secret_key_created_once(tmp_path) -> None:  # type: ignore[no-untyped-d
     assert len(first) >= 32
     assert (tmp_path / "data" / "secret.key").stat().st_mode & 0o077 == 0
     assert list((tmp_path / "data").iterdir()) == [tmp_path / "data" / "secret.key"]
+
+
+def count_statements(market: Market) -> list[str]:
+    """Return a list that collects every SQL statement the market runs from now on."""
+    statements: list[str] = []
+    event.listen(market.database.engine, "before_cursor_execute",
+                 lambda _conn, _cursor, statement, *_: statements.append(statement))
+    return statements
+
+
+def test_known_trader_skips_lookup(market: Market) -> None:
+    token = demo_token(market)
+    first = market.authenticate(token)
+    statements = count_statements(market)
+
+    assert market.authenticate(token) == first
+    assert statements == []
+
+
+def test_known_trader_token_still_expires(market: Market, clock: Clock) -> None:
+    token = demo_token(market)
+    market.authenticate(token)
+    clock.advance(market.config.token_lifetime)
+    with pytest.raises(Unauthenticated, match="session expired"):
+        market.authenticate(token)
+
+
+def test_house_rejected_after_trader_known(market: Market) -> None:
+    good = demo_token(market)
+    market.authenticate(good)
+    house = jwt.encode(dict(_claims(good), sub="1"), SECRET, algorithm="HS256")
+    with pytest.raises(Unauthenticated):
+        market.authenticate(house)
