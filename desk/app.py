@@ -34,10 +34,11 @@ from textual.timer import Timer
 from textual.worker import get_current_worker
 
 from desk.backend.errors import DeskError, Unauthenticated, Unavailable
-from desk.formatting import market_message
+from desk.formatting import amount_text, market_message
 from desk.screens.login import LoginScreen
 
 if TYPE_CHECKING:
+    from desk.backend.events import TradeEvent
     from desk.backend.interface import Backend
     from desk.backend.schemas import Price
     from desk.backend.stream import StreamItem, StreamState
@@ -420,7 +421,7 @@ class DeskApp(App[None]):
             self._wake_posted = False
         if not self.username:
             return
-        from desk.backend.events import PriceEvent
+        from desk.backend.events import PriceEvent, TradeEvent
         from desk.backend.stream import CatchUp
 
         ticks: list[list[Price]] = []
@@ -432,12 +433,28 @@ class DeskApp(App[None]):
                 catch_up = True
             else:  # a trade or balance event
                 changed = True
+                if isinstance(item, TradeEvent):
+                    self._notify_if_taken(item)
         if ticks:
             self.receive_prices(ticks[-1], earlier=ticks[:-1])
         elif catch_up:
             self._fetch_prices()
         if catch_up or changed:
             self.market_changed()
+
+    def _notify_if_taken(self, event: TradeEvent) -> None:
+        """Tell the trader that another trader took one of their offers."""
+        trade = event.trade
+        if (event.action != "executed" or trade.creator_id != self.user_id
+                or trade.executor_id == self.user_id):
+            return
+        from desk.backend.trading import payment_for
+
+        payment = payment_for(trade.amount, trade.exchange_rate, trade.to_token)
+        self.notify(f"Trader #{trade.executor_id} took your offer {trade.id}: you received "
+                    f"{amount_text(payment, trade.to_token)} {trade.to_token} for "
+                    f"{amount_text(trade.amount, trade.from_token)} {trade.from_token}.",
+                    title="Your offer was taken", markup=False)
 
     def on_desk_app_stream_state_changed(self, message: StreamStateChanged) -> None:
         if message.session != self._session_number or not self.username:

@@ -28,6 +28,7 @@ from desk.widgets.price_panel import PricePanel
 from desk.widgets.table import KeyedTable
 from tests.desk.conftest import ALICE, FixedFeed
 from tests.desk.harness import (
+    DEMO,
     RecordingDeskApp,
     SteeredBackend,
     desk_on,
@@ -115,6 +116,42 @@ async def test_offer_of_another_trader_appears(book: Market) -> None:
         assert table.selected_key == third
         assert table.cursor_row == 1
         assert app.errors_shown() == []
+
+
+async def test_maker_told_offer_taken(book: Market) -> None:
+    app = desk_on(book)
+    async with app.run_test(notifications=True) as pilot:
+        await log_in(pilot)
+        demo = LocalBackend(book)
+        demo.login(*DEMO)
+        offer = demo.create_offer("OpenAI", "Anthropic", "10", "1.5")
+        alice = LocalBackend(book)
+        alice.login(ALICE, PASSWORD)
+
+        alice.execute_offer(offer.id)
+        await settle(pilot)
+
+        taker = alice.user_id
+        expected = (f"Trader #{taker} took your offer {offer.id}: you received "
+                    "15.000000 Anthropic for 10.000000 OpenAI.")
+        assert ("information", "Your offer was taken", expected) in app.notices
+        assert app.errors_shown() == []
+
+
+async def test_taker_not_told_own_take(book: Market) -> None:
+    app = desk_on(book)
+    async with app.run_test(notifications=True) as pilot:
+        await log_in(pilot)
+        alice = LocalBackend(book)
+        alice.login(ALICE, PASSWORD)
+        [offer, *_] = alice.list_offers().trades
+        demo = LocalBackend(book)
+        demo.login(*DEMO)
+
+        demo.execute_offer(offer.id)
+        await settle(pilot)
+
+        assert [notice for notice in app.notices if notice[1] == "Your offer was taken"] == []
 
 
 async def test_burst_of_ticks_applied_once(desk_market: Market) -> None:
