@@ -316,6 +316,15 @@ class DeskApp(App[None]):
         """Whether the live stream delivers events as they happen."""
         return self.stream_state == "connected"
 
+    @property
+    def prices_out_of_date(self) -> str:
+        """Why the prices shown may be out of date, or "" while they arrive as usual."""
+        if self.connection_problem:
+            return "connection lost"
+        if self.stream_state in ("stale", "reconnecting"):
+            return f"live stream {self.stream_state}"
+        return ""
+
     def refresh_prices(self) -> None:
         """Request prices from the market, unless the live stream brings them anyway."""
         if self.username and not self.connection_problem and not self.stream_live:

@@ -18,6 +18,8 @@ from desk.screens.base import DeskScreen
 from desk.widgets.price_panel import SPARKLINE_POINTS, PricePanel
 
 PANELS_PER_FRAME = 1
+# Seconds between redraws of the prices' ages, which keep counting while no prices arrive.
+AGE_INTERVAL_SECONDS = 1.0
 
 if TYPE_CHECKING:
     from desk.backend.schemas import PricePoint
@@ -81,6 +83,9 @@ class MarketScreen(DeskScreen):
         # Every refresh moves prices_at, even when no price changed, so the ages stay current.
         self.watch(self.app, "prices_at", self._refreshed)
         self.watch(self.app, "stream_state", self._refreshed, init=False)
+        self.watch(self.app, "connection_problem", self._refreshed, init=False)
+        # Redraw the ages of the prices while none arrive, as during an outage.
+        self.set_interval(AGE_INTERVAL_SECONDS, self._show_ages)
         self.query_one(PricePanel).focus()
 
     def reload(self) -> None:
@@ -110,6 +115,10 @@ class MarketScreen(DeskScreen):
     def on_screen_resume(self) -> None:
         self._show()
 
+    def _show_ages(self) -> None:
+        if self.is_current:
+            self._show()
+
     def _show(self) -> None:
         """Draw the latest prices: the status line now, then ``PANELS_PER_FRAME`` panels a
         frame."""
@@ -129,11 +138,12 @@ class MarketScreen(DeskScreen):
         batch, self._undrawn = self._undrawn[:PANELS_PER_FRAME], self._undrawn[PANELS_PER_FRAME:]
         prices = {price.token_type: price for price in self.app.prices}
         now = self.app.clock()
+        stale = bool(self.app.prices_out_of_date)
         for panel in batch:
             price = prices.get(panel.asset)
             if price is not None:
                 start = self.app.session_start_prices.get(panel.asset, price)
-                panel.show(price, start, now, self.app.timezone)
+                panel.show(price, start, now, self.app.timezone, stale=stale)
         if self._undrawn:
             self.call_after_refresh(self._draw_panels)
 
@@ -141,10 +151,15 @@ class MarketScreen(DeskScreen):
         zone = self.app.timezone
         when = self.app.prices_at
         status = f"Last price at {clock_text(when, zone)}" if when else "Waiting for prices…"
-        interval = self.app.price_interval
-        delivery = "live" if self.app.stream_live else f"polled every {interval:g}s"
-        self.query_one("#market-status", Static).update(
-            f"{status} · {delivery} · enter charts · c converts", layout=False)
+        out_of_date = self.app.prices_out_of_date
+        if out_of_date:
+            # The key hints give way to the warning, which needs the width at 80 columns.
+            line = f"{status} · may be out of date: {out_of_date}"
+        else:
+            delivery = ("live" if self.app.stream_live
+                        else f"polled every {self.app.price_interval:g}s")
+            line = f"{status} · {delivery} · enter charts · c converts"
+        self.query_one("#market-status", Static).update(line, layout=False)
 
     def _focused_asset(self) -> str:
         focused = self.focused

@@ -74,8 +74,10 @@ class PricePanel(Widget, can_focus=True):
         self.history.seed(points)
         self._draw_sparkline()
 
-    def show(self, price: Price, start: Price, now: datetime, zone: tzinfo | None) -> None:
-        """Draw the current price, its change since ``start`` and when it was set."""
+    def show(self, price: Price, start: Price, now: datetime, zone: tzinfo | None, *,
+             stale: bool = False) -> None:
+        """Draw the current price, its change since ``start`` and when it was set; ``stale``
+        marks a price that may be out of date because the connection or stream is down."""
         text = Text()
         if self.asset == BTC:
             text.append("1 BTC\n", style="bold")
@@ -88,8 +90,13 @@ class PricePanel(Widget, can_focus=True):
         # the screen, which would cost more than the rest of the update.
         self.query_one(".price-text", Static).update(text, layout=False)
         updated = clock_text(price.last_updated, zone)
-        self.query_one(".price-time", Static).update(
-            f"at {updated} · {age_text(price.last_updated, now)} ago", layout=False)
+        age = age_text(price.last_updated, now)
+        if stale:  # no room for the clock time beside the mark in a panel at 80 columns
+            warning = self.app.theme_variables.get("text-warning", "yellow")
+            when = Text(f"stale · {age} ago", style=f"bold {warning}")
+        else:
+            when = Text(f"at {updated} · {age} ago")
+        self.query_one(".price-time", Static).update(when, layout=False)
         if self._sparkline_stale:
             self._draw_sparkline()
 

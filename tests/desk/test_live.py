@@ -29,6 +29,7 @@ from desk.widgets.table import KeyedTable
 from tests.desk.conftest import ALICE, FixedFeed
 from tests.desk.harness import (
     DEMO,
+    DroppingBackend,
     RecordingDeskApp,
     SteeredBackend,
     desk_on,
@@ -212,6 +213,32 @@ async def test_tick_moves_market_panel(desk_market: Market, feed: FixedFeed) -> 
         assert newest.token_type == "OpenAI"
         text = str(panel.query_one(".price-text", Static).render())
         assert usd_text(newest.price_usd) in text
+
+
+async def test_prices_marked_stale_when_connection_lost(desk_market: Market) -> None:
+    backend = DroppingBackend(desk_market)
+    app = make_app(lambda: backend)
+    async with app.run_test(notifications=True) as pilot:
+        await log_in(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        panel = app.screen.query_one("#price-OpenAI", PricePanel)
+        status = app.screen.query_one("#market-status", Static)
+        assert "stale" not in str(panel.query_one(".price-time", Static).render())
+
+        backend.dropped = True
+        await pilot.press("1", "r")  # the portfolio's balances request fails
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        assert "stale" in str(panel.query_one(".price-time", Static).render())
+        assert "may be out of date: connection lost" in str(status.render())
+
+        backend.dropped = False
+        await pilot.press("r")
+        await settle(pilot)
+        assert "stale" not in str(panel.query_one(".price-time", Static).render())
+        assert "may be out of date" not in str(status.render())
 
 
 async def test_chart_opens_and_moves(desk_market: Market, feed: FixedFeed) -> None:
