@@ -8,7 +8,7 @@ from typing import ClassVar
 from rich.text import Text
 from textual import work
 from textual.message import Message
-from textual.widgets import Static
+from textual.widgets import Button, Static
 
 from desk.backend.schemas import Trade
 from desk.backend.trading import payment_for
@@ -82,3 +82,5 @@ class ConfirmTakeDialog(ConfirmDialog):
         funds = self.query_one("#take-funds", Static)
         funds.update(warning or "")
         funds.set_class(warning is not None, "-shown")
+        if warning is not None:  # Enter now answers "No"; the take would be rejected anyway
+            self.query_one("#no", Button).focus()

@@ -226,6 +226,14 @@ def test_take_without_funds(snap_compare: SnapCompare, book: Market) -> None:
     assert snap_compare(desk_on(book), run_before=at("2", "down", "down", "down", "t", "y"))
 
 
+def test_take_dialog_warns_of_shortfall(snap_compare: SnapCompare, book: Market) -> None:
+    whale = LocalBackend(book)
+    whale.register("whale", "whale@example.com", PASSWORD)
+    whale.login("whale", PASSWORD)
+    whale.create_offer("OpenAI", "BTC", "900", "0.011111111")
+    assert snap_compare(desk_on(book), run_before=at("2", "down", "down", "down", "t"))
+
+
 def test_help(snap_compare: SnapCompare, book: Market) -> None:
     assert snap_compare(desk_on(book), run_before=at("2", "question_mark"))
 
