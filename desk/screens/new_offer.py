@@ -108,7 +108,7 @@ class NewOfferDialog(DeskModal):
         self.query_one("#offer-rate", Field).focus()
 
     def action_post(self) -> None:
-        draft = self.form.check()
+        draft = self.form.check(submitting=True)
         status = self.query_one("#offer-status", Static)
         if draft is None:
             status.add_class("-error")

@@ -85,8 +85,11 @@ class OfferForm(Vertical):
     def _changed(self) -> None:
         self.check()
 
-    def check(self) -> OfferDraft | None:
-        """Check every field, show each error next to its field and update the preview."""
+    def check(self, *, submitting: bool = False) -> OfferDraft | None:
+        """Check every field, show each error next to its field and update the preview.
+
+        While the trader types, an empty field is no error; ``submitting`` marks it as one.
+        """
         source = self.query_one("#offer-from", Select).value
         target = self.query_one("#offer-to", Select).value
         amount_input = without_thousands_separators(self.query_one("#offer-amount", Field).value)
@@ -105,6 +108,8 @@ class OfferForm(Vertical):
                 amount = parse_amount(amount_input, source)
             except InvalidInput as error:
                 errors["amount"] = error.reason
+        elif submitting:
+            errors["amount"] = f"enter how much {source} you offer"
         if amount is not None and source in self.available:
             have = self.available[source]
             if amount > have:
@@ -114,6 +119,8 @@ class OfferForm(Vertical):
                 rate = parse_rate(rate_input)
             except InvalidInput as error:
                 errors["rate"] = error.reason
+        elif submitting:
+            errors["rate"] = f"enter how much {target} you want per {source}"
         payment = None
         if amount is not None and rate is not None and errors["to"] is None:
             payment = payment_for(amount, rate, target)

@@ -292,6 +292,28 @@ async def test_new_offer_clears_stale_status(desk_market: Market) -> None:
         assert not status.has_class("-error")
 
 
+async def test_empty_offer_marks_missing_fields(desk_market: Market) -> None:
+    app = desk_on(desk_market)
+    async with app.run_test(notifications=True) as pilot:
+        await log_in(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        await pilot.press("n")
+        await settle(pilot)
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        amount_row = app.screen.query_one("#row-amount")
+        rate_row = app.screen.query_one("#row-rate")
+        assert amount_row.has_class("-invalid")
+        assert rate_row.has_class("-invalid")
+        assert "enter how much OpenAI you offer" in str(
+            amount_row.query_one(".row-error").render())
+        assert "enter how much Anthropic you want per OpenAI" in str(
+            rate_row.query_one(".row-error").render())
+        assert "Fix the fields" in str(app.screen.query_one("#offer-status").render())
+    assert active_trades(desk_market) == []
+
+
 async def test_amount_placeholder_follows_token(desk_market: Market) -> None:
     app = desk_on(desk_market)
     async with app.run_test(notifications=True) as pilot:
