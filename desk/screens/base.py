@@ -136,10 +136,21 @@ class DeskModal(BackendCalls, ModalScreen[Any]):
         Binding("escape", "close", "Close", id="dialog.close", tooltip="Close without acting"),
     ]
 
+    pending = ""
+    """The request the dialog waits for, such as "Posting the offer", or "" when none is.
+
+    While it is set the dialog stays open and sends nothing more, so that a second enter
+    cannot repeat the request and escape cannot hide its result.
+    """
+
     @on(Mount)
     def _mount_banner(self) -> None:
         # A decorated handler runs as well as a subclass's ``on_mount``.
         self.mount(ConnectionBanner())
 
     def action_close(self) -> None:
+        if self.pending:
+            self.notify(f"{self.pending}; the dialog closes when the market answers.",
+                        title="Please wait", severity="warning")
+            return
         self.dismiss(None)

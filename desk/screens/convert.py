@@ -167,7 +167,7 @@ class ConvertDialog(DeskModal):
 
     @on(Button.Pressed, "#cancel")
     def _cancel(self) -> None:
-        self.dismiss(None)
+        self.action_close()
 
     @on(Button.Pressed, "#go")
     @on(Field.Submitted, "#convert-amount")
@@ -175,6 +175,8 @@ class ConvertDialog(DeskModal):
         self.action_convert()
 
     def action_convert(self) -> None:
+        if self.pending:
+            return
         checked = self.check()
         status = self.query_one("#convert-status", Static)
         if checked is None:
@@ -183,6 +185,7 @@ class ConvertDialog(DeskModal):
             return
         status.remove_class("-error")
         status.update("Converting…")
+        self.pending = "Converting"
         self.query_one("#go", Button).disabled = True
         self._convert(*checked)
 
@@ -201,6 +204,7 @@ class ConvertDialog(DeskModal):
     def worker_failed(self, group: str, error: BaseException | None) -> bool:
         # The app's handler notifies as well; the form keeps its fields for another try.
         if group == "convert":
+            self.pending = ""
             self.query_one("#go", Button).disabled = False
             status = self.query_one("#convert-status", Static)
             status.add_class("-error")
@@ -211,6 +215,7 @@ class ConvertDialog(DeskModal):
         return False
 
     def on_convert_dialog_rejected(self, event: Rejected) -> None:
+        self.pending = ""
         self.query_one("#go", Button).disabled = False
         status = self.query_one("#convert-status", Static)
         status.add_class("-error")
@@ -231,4 +236,5 @@ class ConvertDialog(DeskModal):
             title="Converted",
         )
         self.app.market_changed()
+        self.pending = ""
         self.dismiss(conversion)

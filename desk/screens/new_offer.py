@@ -93,7 +93,7 @@ class NewOfferDialog(DeskModal):
 
     @on(Button.Pressed, "#cancel")
     def _cancel(self) -> None:
-        self.dismiss(None)
+        self.action_close()
 
     @on(Button.Pressed, "#post")
     def _post_pressed(self) -> None:
@@ -108,6 +108,8 @@ class NewOfferDialog(DeskModal):
         self.query_one("#offer-rate", Field).focus()
 
     def action_post(self) -> None:
+        if self.pending:
+            return
         draft = self.form.check(submitting=True)
         status = self.query_one("#offer-status", Static)
         if draft is None:
@@ -116,6 +118,7 @@ class NewOfferDialog(DeskModal):
             return
         status.remove_class("-error")
         status.update("Posting…")
+        self.pending = "Posting the offer"
         self.query_one("#post", Button).disabled = True
         self._post(draft.from_token, draft.to_token, draft.amount, draft.exchange_rate)
 
@@ -134,6 +137,7 @@ class NewOfferDialog(DeskModal):
     def worker_failed(self, group: str, error: BaseException | None) -> bool:
         # The app's handler notifies as well; the form keeps its fields for another try.
         if group == "offer-post":
+            self.pending = ""
             self.query_one("#post", Button).disabled = False
             status = self.query_one("#offer-status", Static)
             status.add_class("-error")
@@ -143,6 +147,7 @@ class NewOfferDialog(DeskModal):
         return False
 
     def on_new_offer_dialog_rejected(self, event: Rejected) -> None:
+        self.pending = ""
         self.query_one("#post", Button).disabled = False
         status = self.query_one("#offer-status", Static)
         status.add_class("-error")
@@ -155,4 +160,5 @@ class NewOfferDialog(DeskModal):
             status.update(f"✗ {market_message(event.message)}")
 
     def on_new_offer_dialog_posted(self, event: Posted) -> None:
+        self.pending = ""
         self.dismiss(event.trade)

@@ -16,7 +16,7 @@ from desk.app import DeskApp
 from desk.backend import Backend, LocalBackend, Market
 from desk.backend.errors import Unavailable
 from desk.backend.events import ResyncEvent
-from desk.backend.schemas import Portfolio, Session, TradePage
+from desk.backend.schemas import Conversion, Portfolio, Session, Trade, TradePage
 from desk.backend.stream import EventStream, LocalEventStream, StreamState
 from tests.support import START
 
@@ -131,6 +131,28 @@ class GatedBackend(LocalBackend):
     def list_offers(self, *args: Any, **kwargs: Any) -> TradePage:
         self.gate.wait()
         return super().list_offers(*args, **kwargs)
+
+
+class HeldWritesBackend(LocalBackend):
+    """A real backend whose posts and conversions wait until ``gate`` is set: a slow market.
+
+    ``writes`` counts the calls that reached it, including those still waiting.
+    """
+
+    def __init__(self, market: Market) -> None:
+        super().__init__(market)
+        self.gate = threading.Event()
+        self.writes = 0
+
+    def create_offer(self, *args: Any, **kwargs: Any) -> Trade:
+        self.writes += 1
+        self.gate.wait()
+        return super().create_offer(*args, **kwargs)
+
+    def convert(self, *args: Any, **kwargs: Any) -> Conversion:
+        self.writes += 1
+        self.gate.wait()
+        return super().convert(*args, **kwargs)
 
 
 class DroppingBackend(LocalBackend):

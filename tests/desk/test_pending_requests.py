@@ -1,0 +1,75 @@
+"""Keys pressed while a dialog waits for the market: none repeats the request or hides it."""
+
+from __future__ import annotations
+
+from desk.backend import Market
+from desk.screens.convert import ConvertDialog
+from desk.screens.new_offer import NewOfferDialog
+from tests.desk.harness import HeldWritesBackend, fill, log_in, make_app, settle
+from tests.desk.test_flows import active_trades
+
+
+async def test_repeated_post_keys_post_once(desk_market: Market) -> None:
+    backend = HeldWritesBackend(desk_market)
+    app = make_app(lambda: backend)
+    async with app.run_test(notifications=True) as pilot:
+        await log_in(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        await pilot.press("n")
+        await settle(pilot)
+        await fill(pilot, "#offer-amount", "10")
+        await fill(pilot, "#offer-rate", "1")
+        await pilot.press("enter", "enter", "ctrl+s")
+        assert backend.writes == 1
+        backend.gate.set()
+        await settle(pilot)
+        assert not isinstance(app.screen, NewOfferDialog)
+        assert app.errors_shown() == []
+    assert len(active_trades(desk_market)) == 1
+
+
+async def test_escape_waits_for_pending_post(desk_market: Market) -> None:
+    backend = HeldWritesBackend(desk_market)
+    app = make_app(lambda: backend)
+    async with app.run_test(notifications=True) as pilot:
+        await log_in(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        await pilot.press("n")
+        await settle(pilot)
+        await fill(pilot, "#offer-amount", "10")
+        await fill(pilot, "#offer-rate", "1")
+        await pilot.press("enter", "escape")
+        assert isinstance(app.screen, NewOfferDialog)
+        assert ("warning", "Please wait",
+                "Posting the offer; the dialog closes when the market answers.") in app.notices
+        backend.gate.set()
+        await settle(pilot)
+        assert not isinstance(app.screen, NewOfferDialog)
+        [offer_id] = [trade_id for trade_id, _, _ in active_trades(desk_market)]
+        assert any(title == "Offer posted" for _, title, _ in app.notices)
+        assert offer_id in app.screen.query_one("#offers").keys
+
+
+async def test_repeated_convert_keys_convert_once(desk_market: Market) -> None:
+    backend = HeldWritesBackend(desk_market)
+    app = make_app(lambda: backend)
+    async with app.run_test(notifications=True) as pilot:
+        await log_in(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        await fill(pilot, "#convert-amount", "100")
+        await pilot.press("enter", "enter", "ctrl+s", "escape")
+        assert backend.writes == 1
+        assert isinstance(app.screen, ConvertDialog)
+        backend.gate.set()
+        await settle(pilot)
+        assert not isinstance(app.screen, ConvertDialog)
+        converted = [message for _, title, message in app.notices if title == "Converted"]
+        assert converted == ["Converted 100.000000 OpenAI to 0.00101522 BTC."]
+        balances = {balance.token_type: balance.balance
+                    for balance in backend.balances().balances}
+        assert balances["OpenAI"] == 4900
