@@ -27,7 +27,7 @@ from desk.widgets.field import Field
 from desk.widgets.form import FormRow
 
 if TYPE_CHECKING:
-    from desk.backend.schemas import Conversion, Price
+    from desk.backend.schemas import Conversion
 
 
 class ConvertDialog(DeskModal):
@@ -91,9 +91,11 @@ class ConvertDialog(DeskModal):
 
     def on_mount(self) -> None:
         self.watch(self.app, "prices", self._prices_changed)
+        self.watch(self.app, "connection_problem", self._prices_changed, init=False)
+        self.watch(self.app, "stream_state", self._prices_changed, init=False)
         self._load_balances()
 
-    def _prices_changed(self, prices: tuple[Price, ...]) -> None:
+    def _prices_changed(self, _: object) -> None:
         self.check()
 
     @work(thread=True, group="convert-balances", exit_on_error=False)
@@ -153,6 +155,9 @@ class ConvertDialog(DeskModal):
                 lines.append(f"You receive ≈ {amount_text(received, target)} {target}")
                 lines.append(f"at {btc_price_text(price_btc)} BTC per {priced}; the market "
                              "converts at its price of the moment.")
+                if self.app.prices_out_of_date:
+                    lines.append(f"⚠ This price may be out of date: "
+                                 f"{self.app.prices_out_of_date}.")
                 if received <= 0:
                     errors["amount"] = f"is worth less than the smallest unit of {target}"
         if amount is None and not errors["amount"]:

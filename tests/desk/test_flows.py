@@ -235,6 +235,13 @@ async def test_convert_from_market(desk_market: Market) -> None:
         await settle(pilot)
         preview = str(app.screen.query_one("#convert-preview").render())
         assert "You receive ≈ 0.00101522 BTC" in preview
+        assert "out of date" not in preview
+        app.connection_problem = "cannot reach server"  # as a failed request would set it
+        await settle(pilot)
+        preview = str(app.screen.query_one("#convert-preview").render())
+        assert "⚠ This price may be out of date: connection lost." in preview
+        app.connection_problem = ""
+        await settle(pilot)
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, MarketScreen)
