@@ -525,10 +525,15 @@ class DeskApp(App[None]):
             self._retry_timer = self.set_timer(delay, self._retry_connection)
 
     def retry_now(self) -> None:
-        """Try the lost connection again at once instead of after the pending delay."""
-        if self._retry_timer is not None:
-            self._retry_timer.stop()
-        self._retry_connection()
+        """Try a lost connection and a reconnecting live stream again at once instead of
+        after their pending delays."""
+        if self.connection_problem:
+            if self._retry_timer is not None:
+                self._retry_timer.stop()
+            self._retry_connection()
+        stream = self._backend.current_stream if self._backend is not None else None
+        if stream is not None:
+            stream.retry_now()
 
     def _retry_connection(self) -> None:
         self._retry_timer = None

@@ -83,6 +83,11 @@ class Backend(abc.ABC):
             self._stream = self._open_stream(self._session)
         return self._stream
 
+    @property
+    def current_stream(self) -> EventStream | None:
+        """The event stream ``events`` opened for this session, or None; opens nothing."""
+        return self._stream
+
     def _close_stream(self) -> None:
         stream, self._stream = self._stream, None
         if stream is not None:

@@ -113,6 +113,12 @@ class EventStream(abc.ABC):
     def close(self) -> None:
         """Stop delivering events and release the connection; the state becomes CLOSED."""
 
+    def retry_now(self) -> None:  # noqa: B027 (a hook that subclasses may override)
+        """Cut short the wait before the next connection attempt, if the stream is waiting.
+
+        Streams without a connection to retry, such as the in-process one, ignore it.
+        """
+
     def _listener_added(self) -> None:  # noqa: B027 (a hook that subclasses may override)
         """Run after each ``subscribe``; a stream that connects lazily starts here."""
 

@@ -107,6 +107,8 @@ class WebSocketEventStream(EventStream):
         self._task: asyncio.Task[None] | None = None
         self._started = threading.Event()
         self._closing = False
+        # Set by ``retry_now`` to end the backoff wait early; made on the stream's own loop.
+        self._retry: asyncio.Event | None = None
 
     def close(self) -> None:
         with self._lock:
@@ -123,6 +125,13 @@ class WebSocketEventStream(EventStream):
                 thread.join(timeout=OPEN_TIMEOUT_SECONDS + 5)
         if self._state is not StreamState.CLOSED:
             self._set_state(StreamState.CLOSED, "closed")
+
+    def retry_now(self) -> None:
+        loop, retry = self._loop, self._retry
+        if loop is not None and retry is not None:
+            # The loop is closed already if the stream ended.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(retry.set)
 
     def _listener_added(self) -> None:
         with self._lock:
@@ -148,6 +157,7 @@ class WebSocketEventStream(EventStream):
     async def _run(self) -> None:
         """Connect, deliver and reconnect until closed or rejected."""
         loop = asyncio.get_running_loop()
+        self._retry = asyncio.Event()
         attempt = 0
         connections = 0
         while not self._closing:
@@ -185,9 +195,12 @@ class WebSocketEventStream(EventStream):
             delay = backoff_delay(attempt, self.initial_delay, self.max_delay)
             attempt += 1
             log.info("event stream of %s: %s; reconnecting in %.1f s", self.url, problem, delay)
+            # Cleared before the state changes, so a retry_now prompted by it is not lost.
+            self._retry.clear()
             self._set_state(StreamState.RECONNECTING,
                             f"{problem}; reconnecting in {delay:.1f} s")
-            await asyncio.sleep(delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._retry.wait(), timeout=delay)
 
     async def _open(self, websocket: ClientConnection) -> Hello:
         """Authenticate and return the server's hello."""

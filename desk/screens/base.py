@@ -112,8 +112,7 @@ class DeskScreen(BackendCalls, Screen[None]):
 
     def action_reload(self) -> None:
         """Load what the screen shows from the backend, retrying a lost connection at once."""
-        if self.app.connection_problem:
-            self.app.retry_now()
+        self.app.retry_now()
         self._stale = False
         self._seen_version = self.app.market_version
         self.reload()

@@ -318,6 +318,33 @@ def test_client_reconnects_after_restart(tmp_path: Path) -> None:
         server.stop()
 
 
+def test_retry_now_ends_backoff_wait(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path)
+    server.start()
+    bob = HttpBackend(server.url)
+    name = unique_name("retry")
+    bob.register(name, f"{name}@example.com", PASSWORD)
+    session = bob.login(name, PASSWORD)
+    # Without retry_now, the first reconnection would wait half an hour or more.
+    stream = WebSocketEventStream(server.url, session.access_token, initial_delay=3600,
+                                  max_delay=3600)
+    try:
+        recorder = Recorder(stream)
+        assert recorder.next_of(CatchUp) == CatchUp(reconnected=False)
+
+        server.stop()
+        recorder.wait_for_state(StreamState.RECONNECTING)
+        server.restart()
+        stream.retry_now()
+
+        assert recorder.next_of(CatchUp) == CatchUp(reconnected=True)
+        assert stream.state is StreamState.CONNECTED
+    finally:
+        stream.close()
+        bob.close()
+        server.stop()
+
+
 def test_server_stop_closes_with_1012(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path)
     server.start()
