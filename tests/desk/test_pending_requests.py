@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from desk.backend import Market
 from desk.screens.convert import ConvertDialog
+from desk.screens.login import LoginScreen
 from desk.screens.new_offer import NewOfferDialog
-from tests.desk.harness import HeldWritesBackend, fill, log_in, make_app, settle
+from desk.screens.portfolio import PortfolioScreen
+from tests.desk.harness import (
+    HeldLoginBackend,
+    HeldWritesBackend,
+    fill,
+    log_in,
+    make_app,
+    settle,
+)
 from tests.desk.test_flows import active_trades
 
 
@@ -73,3 +82,23 @@ async def test_repeated_convert_keys_convert_once(desk_market: Market) -> None:
         balances = {balance.token_type: balance.balance
                     for balance in backend.balances().balances}
         assert balances["OpenAI"] == 4900
+
+
+async def test_repeated_login_keys_log_in_once(desk_market: Market) -> None:
+    backend = HeldLoginBackend(desk_market)
+    app = make_app(lambda: backend)
+    async with app.run_test(notifications=True) as pilot:
+        await settle(pilot)
+        await fill(pilot, "#login-username", "demo")
+        await fill(pilot, "#login-password", "demo123")
+        await pilot.press("enter", "enter")
+        assert backend.logins == 1
+        backend.gate.set()
+        await settle(pilot)
+        [login, portfolio] = app.screen_stack
+        assert isinstance(login, LoginScreen)
+        assert isinstance(portfolio, PortfolioScreen)
+        await pilot.press("ctrl+l")
+        await settle(pilot)
+        assert app.screen is login
+        assert app.errors_shown() == []
