@@ -144,8 +144,9 @@ class DeskModal(BackendCalls, ModalScreen[Any]):
 
     @on(Mount)
     def _mount_banner(self) -> None:
-        # A decorated handler runs as well as a subclass's ``on_mount``.
-        self.mount(ConnectionBanner())
+        # A decorated handler runs as well as a subclass's ``on_mount``. The dialog covers
+        # the screen underneath, so below the minimum size it shows its own TooSmall note.
+        self.mount(ConnectionBanner(), TooSmall())
 
     def action_close(self) -> None:
         if self.pending:

@@ -30,6 +30,7 @@ from desk.widgets.header import DeskHeader
 from desk.widgets.price_chart import PriceChart
 from desk.widgets.price_history import PriceHistory
 from desk.widgets.price_panel import change_style
+from desk.widgets.too_small import TooSmall
 
 if TYPE_CHECKING:
     from desk.backend.schemas import PricePoint
@@ -86,6 +87,7 @@ class PriceChartScreen(BackendCalls, Screen[None]):
         yield Static("", id="chart-summary")
         yield PriceChart(self._axis_label, id="chart")
         yield Footer()
+        yield TooSmall()
 
     def on_mount(self) -> None:
         self.watch(self.app, "prices_at", self._tick, init=False)

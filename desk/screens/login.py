@@ -56,6 +56,10 @@ class LoginScreen(Screen[None]):
 
     app: DeskApp  # type: ignore[assignment]
 
+    pending = False
+    """Whether a login or registration is waiting for the market. A second one sent
+    meanwhile would log in twice and open the desk twice over this screen."""
+
     class LoggedIn(Message):
         """The backend accepted the credentials; the session is kept by the backend."""
 
@@ -165,6 +169,8 @@ class LoginScreen(Screen[None]):
 
     @on(Button.Pressed, "#login-submit")
     def _submit_login(self) -> None:
+        if self.pending:
+            return
         username = self.query_one("#login-username", Field).value.strip()
         password = self.query_one("#login-password", Field).value
         if not username:
@@ -178,6 +184,8 @@ class LoginScreen(Screen[None]):
 
     @on(Button.Pressed, "#register-submit")
     def _submit_register(self) -> None:
+        if self.pending:
+            return
         username = self.query_one("#register-username", Field).value.strip()
         email = self.query_one("#register-email", Field).value.strip()
         password = self.query_one("#register-password", Field).value
@@ -185,6 +193,7 @@ class LoginScreen(Screen[None]):
         self._register(username, email, password)
 
     def _busy(self, form: str, text: str) -> None:
+        self.pending = True
         self.query_one(f"#{form}-submit", Button).disabled = True
         error = self.query_one(f"#{form}-error", Static)
         error.remove_class("-error")
@@ -228,6 +237,7 @@ class LoginScreen(Screen[None]):
     # Results
 
     def on_login_screen_failed(self, event: Failed) -> None:
+        self.pending = False
         self._show_error(event.form, event.message, event.field)
 
     def _show_error(self, form: str, message: str, field: str | None) -> None:
@@ -240,6 +250,7 @@ class LoginScreen(Screen[None]):
             self.query_one(target, Field).focus()
 
     def on_login_screen_logged_in(self, event: LoggedIn) -> None:
+        self.pending = False
         for button in self.query("#login-submit, #register-submit").results(Button):
             button.disabled = False
         for error in self.query("#login-error, #register-error").results(Static):

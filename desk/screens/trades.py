@@ -149,6 +149,8 @@ class OpenTradesScreen(DeskScreen):
         self.next_cursor: str | None = None
         self.trades: dict[int, Trade] = {}
         self.page_loaded = False
+        # Whether a page key was pressed and its page has not arrived yet.
+        self.page_pending = False
         self._tick_loaded_at = -TICK_RELOAD_SECONDS
 
     def compose_body(self) -> ComposeResult:
@@ -201,6 +203,7 @@ class OpenTradesScreen(DeskScreen):
 
     def worker_failed(self, group: str, error: BaseException | None) -> bool:
         if group == "offers":
+            self.page_pending = False
             self.query_one(DataView).failed()
         return False
 
@@ -213,6 +216,7 @@ class OpenTradesScreen(DeskScreen):
             self._load()
             return
         self.page_loaded = True
+        self.page_pending = False
         self.trades = {trade.id: trade for trade in event.page.trades}
         self.next_cursor = event.page.next_cursor
         self._show_rows()
@@ -279,6 +283,11 @@ class OpenTradesScreen(DeskScreen):
 
     def action_page(self, step: int) -> None:
         if step > 0:
+            if self.page_pending:
+                # The next page's cursor comes with the page on its way; the old one would
+                # count that same page twice.
+                self.notify("The page is still loading.", title="Open trades")
+                return
             if not self.next_cursor:
                 self.notify("This is the last page.", title="Open trades")
                 return
@@ -288,6 +297,7 @@ class OpenTradesScreen(DeskScreen):
                 self.notify("This is the first page.", title="Open trades")
                 return
             self.page_starts.pop()
+        self.page_pending = True
         self.query_one(OffersTable).move_cursor(row=0)
         self._load()
 

@@ -155,6 +155,20 @@ class HeldWritesBackend(LocalBackend):
         return super().convert(*args, **kwargs)
 
 
+class HeldLoginBackend(LocalBackend):
+    """A real backend whose logins wait until ``gate`` is set; ``logins`` counts the calls."""
+
+    def __init__(self, market: Market) -> None:
+        super().__init__(market)
+        self.gate = threading.Event()
+        self.logins = 0
+
+    def login(self, *args: Any, **kwargs: Any) -> Session:
+        self.logins += 1
+        self.gate.wait()
+        return super().login(*args, **kwargs)
+
+
 class DroppingBackend(LocalBackend):
     """A real backend whose connection drops after login: every call but login fails."""
 

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
-from desk.backend import Market
+from desk.backend import LocalBackend, Market
 from desk.screens.convert import ConvertDialog
+from desk.screens.login import LoginScreen
 from desk.screens.new_offer import NewOfferDialog
-from tests.desk.harness import HeldWritesBackend, fill, log_in, make_app, settle
+from desk.screens.portfolio import PortfolioScreen
+from desk.screens.trades import PAGE_SIZE
+from desk.widgets.table import KeyedTable
+from tests.desk.harness import (
+    GatedBackend,
+    HeldLoginBackend,
+    HeldWritesBackend,
+    fill,
+    log_in,
+    make_app,
+    settle,
+)
 from tests.desk.test_flows import active_trades
+from tests.support import PASSWORD
 
 
 async def test_repeated_post_keys_post_once(desk_market: Market) -> None:
@@ -73,3 +86,49 @@ async def test_repeated_convert_keys_convert_once(desk_market: Market) -> None:
         balances = {balance.token_type: balance.balance
                     for balance in backend.balances().balances}
         assert balances["OpenAI"] == 4900
+
+
+async def test_repeated_login_keys_log_in_once(desk_market: Market) -> None:
+    backend = HeldLoginBackend(desk_market)
+    app = make_app(lambda: backend)
+    async with app.run_test(notifications=True) as pilot:
+        await settle(pilot)
+        await fill(pilot, "#login-username", "demo")
+        await fill(pilot, "#login-password", "demo123")
+        await pilot.press("enter", "enter")
+        assert backend.logins == 1
+        backend.gate.set()
+        await settle(pilot)
+        [login, portfolio] = app.screen_stack
+        assert isinstance(login, LoginScreen)
+        assert isinstance(portfolio, PortfolioScreen)
+        await pilot.press("ctrl+l")
+        await settle(pilot)
+        assert app.screen is login
+        assert app.errors_shown() == []
+
+
+async def test_repeated_next_page_keys_move_one_page(desk_market: Market) -> None:
+    maker = LocalBackend(desk_market)
+    maker.register("maker", "maker@example.com", PASSWORD)
+    maker.login("maker", PASSWORD)
+    ids = [maker.create_offer("OpenAI", "Anthropic", "1", "1.1").id
+           for _ in range(PAGE_SIZE + 20)]
+    backend = GatedBackend(desk_market)
+    backend.gate.set()
+    app = make_app(lambda: backend)
+    async with app.run_test(notifications=True) as pilot:
+        await log_in(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        backend.gate.clear()
+        await pilot.press("right_square_bracket", "right_square_bracket")
+        backend.gate.set()
+        await settle(pilot)
+        screen = app.screen
+        assert screen.query_one(KeyedTable).keys == ids[PAGE_SIZE:]
+        status = str(screen.query_one("#page-status").render())
+        assert f"Page 2 · offers {PAGE_SIZE + 1}–{PAGE_SIZE + 20}" in status
+        await pilot.press("left_square_bracket")
+        await settle(pilot)
+        assert screen.query_one(KeyedTable).keys == ids[:PAGE_SIZE]
