@@ -1,4 +1,5 @@
-"""Keys pressed while a dialog waits for the market: none repeats the request or hides it."""
+"""Keys pressed while the desk waits for the market: none repeats a request, hides its
+result or drops rows already loaded."""
 
 from __future__ import annotations
 
