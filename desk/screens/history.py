@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from desk.backend.schemas import LedgerEntry, LedgerPage, Trade, TradePage
 
 PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+"""The largest page the market returns (``desk.backend.pagination.MAX_LIMIT``)."""
 EXPORT_PAGE_SIZE = 200
 
 TRADE_COLUMNS = (
@@ -143,15 +145,29 @@ class HistoryScreen(DeskScreen):
 
     @work(thread=True, group="history-trades", exclusive=True, exit_on_error=False)
     def _load_trades(self, cursor: str | None) -> None:
-        limit = PAGE_SIZE if cursor else max(PAGE_SIZE, len(self.trades))
-        page = self.app.backend().history(limit=min(limit, 200), cursor=cursor)
+        backend = self.app.backend()
+        if cursor:
+            page = backend.history(limit=PAGE_SIZE, cursor=cursor)
+        else:
+            page = backend.history(limit=min(max(PAGE_SIZE, len(self.trades)), MAX_PAGE_SIZE))
+            # A reload brings back every row already shown, a page of at most MAX_PAGE_SIZE
+            # at a time, so that the rows loaded with ] and the cursor on them stay.
+            while page.next_cursor and len(page.trades) < len(self.trades):
+                more = backend.history(limit=MAX_PAGE_SIZE, cursor=page.next_cursor)
+                page = more.model_copy(update={"trades": [*page.trades, *more.trades]})
         if not get_current_worker().is_cancelled:
             self.post_message(self.TradesLoaded(page, appended=cursor is not None))
 
     @work(thread=True, group="history-ledger", exclusive=True, exit_on_error=False)
     def _load_ledger(self, cursor: str | None) -> None:
-        limit = PAGE_SIZE if cursor else max(PAGE_SIZE, len(self.entries))
-        page = self.app.backend().ledger(limit=min(limit, 200), cursor=cursor)
+        backend = self.app.backend()
+        if cursor:
+            page = backend.ledger(limit=PAGE_SIZE, cursor=cursor)
+        else:
+            page = backend.ledger(limit=min(max(PAGE_SIZE, len(self.entries)), MAX_PAGE_SIZE))
+            while page.next_cursor and len(page.entries) < len(self.entries):
+                more = backend.ledger(limit=MAX_PAGE_SIZE, cursor=page.next_cursor)
+                page = more.model_copy(update={"entries": [*page.entries, *more.entries]})
         if not get_current_worker().is_cancelled:
             self.post_message(self.LedgerLoaded(page, appended=cursor is not None))
 

@@ -1,4 +1,5 @@
-"""Keys pressed while a dialog waits for the market: none repeats the request or hides it."""
+"""Keys pressed while the desk waits for the market: none repeats a request, hides its
+result or drops rows already loaded."""
 
 from __future__ import annotations
 
@@ -132,3 +133,25 @@ async def test_repeated_next_page_keys_move_one_page(desk_market: Market) -> Non
         await pilot.press("left_square_bracket")
         await settle(pilot)
         assert screen.query_one(KeyedTable).keys == ids[:PAGE_SIZE]
+
+
+async def test_reload_keeps_ledger_rows_loaded(desk_market: Market) -> None:
+    trader = LocalBackend(desk_market)
+    trader.login("demo", "demo123")
+    for _ in range(130):
+        trader.convert("OpenAI", "BTC", "1")
+    app = make_app(lambda: LocalBackend(desk_market))
+    async with app.run_test(notifications=True) as pilot:
+        await log_in(pilot)
+        await pilot.press("4")
+        await settle(pilot)
+        ledger = app.screen.query_one("#ledger", KeyedTable)
+        ledger.focus()
+        for _ in range(5):
+            await pilot.press("right_square_bracket")
+            await settle(pilot)
+        loaded = ledger.row_count
+        assert loaded > 250
+        await pilot.press("r")
+        await settle(pilot)
+        assert ledger.row_count == loaded
