@@ -318,7 +318,7 @@ class DeskApp(App[None]):
 
     @property
     def prices_out_of_date(self) -> str:
-        """Why the prices shown may be out of date, or "" while they arrive as usual."""
+        """The reason the prices shown may be out of date, or "" while they arrive as usual."""
         if self.connection_problem:
             return "connection lost"
         if self.stream_state in ("stale", "reconnecting"):

@@ -107,7 +107,8 @@ class WebSocketEventStream(EventStream):
         self._task: asyncio.Task[None] | None = None
         self._started = threading.Event()
         self._closing = False
-        # Set by ``retry_now`` to end the backoff wait early; made on the stream's own loop.
+        # Set by ``retry_now`` to end the backoff wait early. It is created on the stream's own
+        # event loop, in ``_run``.
         self._retry: asyncio.Event | None = None
 
     def close(self) -> None:
