@@ -82,5 +82,6 @@ class ConfirmTakeDialog(ConfirmDialog):
         funds = self.query_one("#take-funds", Static)
         funds.update(warning or "")
         funds.set_class(warning is not None, "-shown")
-        if warning is not None:  # Enter now answers "No"; the take would be rejected anyway
+        if warning is not None:
+            # Enter now selects "No", because the market would reject the take anyway.
             self.query_one("#no", Button).focus()

@@ -76,8 +76,11 @@ class PricePanel(Widget, can_focus=True):
 
     def show(self, price: Price, start: Price, now: datetime, zone: tzinfo | None, *,
              stale: bool = False) -> None:
-        """Draw the current price, its change since ``start`` and when it was set; ``stale``
-        marks a price that may be out of date because the connection or stream is down."""
+        """Draw the current price, its change since ``start`` and when it was set.
+
+        ``stale`` marks a price that may be out of date because the connection or the live
+        stream is down.
+        """
         text = Text()
         if self.asset == BTC:
             text.append("1 BTC\n", style="bold")

@@ -179,7 +179,7 @@ async def test_taker_without_funds_changes_nothing(desk_market: Market) -> None:
         warning = str(app.screen.query_one("#take-funds").render())
         assert warning.startswith("⚠ You have 0.25000000 BTC available, less than the "
                                   "9.99999990 BTC this offer costs.")
-        assert app.focused is app.screen.query_one("#no")  # Enter would answer "No"
+        assert app.focused is app.screen.query_one("#no")  # Enter selects "No"
         await pilot.press("y")
         await settle(pilot)
         [(severity, title, message)] = app.errors_shown()

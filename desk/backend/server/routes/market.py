@@ -28,7 +28,7 @@ def token_types(market: MarketDep) -> list[schemas.TokenInfo]:
 @router.get("/market/prices", tags=["market"], response_model=list[schemas.Price])
 async def prices(cache: PriceCacheDep) -> Response:
     """Return the current price of every asset in BTC and USD."""
-    # The body is encoded once per price tick (see PriceCache); the database is read only
+    # The body is encoded once per price tick (see PriceCache). The database is read only
     # when the cache is empty or older than two feed intervals.
     body = cache.cached()
     if body is None:
